@@ -1,0 +1,501 @@
+"""Ingest: source files in, normalised usage and quarantine out, every row accounted for.
+
+`ingest_files` is the entry point; `write_ingest` stores its result atomically under a
+folder (usage bucketed by subscriber, quarantine, and the row accounting).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from . import schema as s
+from .column_map import ColumnMap
+from .errors import OptionsError, SourceFileError
+from .numbers import INTERNAL, NumberPlan
+from .sources import read_asterisk, read_freeswitch, read_mapped_csv, read_text_usage
+
+Format = Literal["parquet", "asterisk-csv", "freeswitch-csv", "csv", "usage-csv"]
+FORMATS: tuple[str, ...] = ("parquet", "asterisk-csv", "freeswitch-csv", "csv", "usage-csv")
+SWITCH_TIME = "%Y-%m-%d %H:%M:%S"
+DEFAULT_SUBSCRIBER_COLUMN = {"asterisk-csv": "accountcode", "freeswitch-csv": "accountcode"}
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How to read and normalise the files of one ingest (the `ingest` command's options)."""
+
+    format: Format
+    timezone: str = "UTC"
+    numbers: NumberPlan = field(default_factory=NumberPlan)
+    subscriber_from: str | None = None  # a source column, or "const:ID"
+    billable_apps: tuple[str, ...] = ("Dial",)
+    column_map: ColumnMap | None = None
+    as_of: datetime | None = None
+    buckets: int = 8
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise OptionsError(f"unknown format {self.format!r}; use one of {', '.join(FORMATS)}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise OptionsError(
+                f"unknown time zone {self.timezone!r}; use an IANA name such as Europe/Paris"
+            ) from None
+        if self.format == "csv" and self.column_map is None:
+            raise OptionsError("--format csv needs --column-map MAP.yaml")
+        if self.subscriber_from is not None and not self.subscriber_from.strip():
+            raise OptionsError("--subscriber-from is empty; give a column name or const:ID")
+        if self.buckets < 1:
+            raise OptionsError("the number of buckets must be at least 1")
+
+    def ingested_at(self) -> datetime:
+        instant = self.as_of or datetime.now(UTC)
+        if instant.tzinfo is None:
+            raise OptionsError("--as-of needs an explicit offset, e.g. 2016-12-01T00:00:00Z")
+        return instant.astimezone(UTC)
+
+
+@dataclass
+class Accounting:
+    """read = accepted + unrated + quarantined, per reason."""
+
+    read: int = 0
+    accepted: int = 0
+    unrated: Counter = field(default_factory=Counter)
+    quarantined: Counter = field(default_factory=Counter)
+    files: dict[str, int] = field(default_factory=dict)
+
+    def balanced(self) -> bool:
+        return self.read == self.accepted + sum(self.unrated.values()) + sum(
+            self.quarantined.values()
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "read": self.read,
+            "accepted": self.accepted,
+            "unrated": dict(sorted(self.unrated.items())),
+            "quarantined": dict(sorted(self.quarantined.items())),
+            "files": self.files,
+        }
+
+
+@dataclass
+class IngestResult:
+    usage: pl.DataFrame
+    quarantine: pl.DataFrame
+    accounting: Accounting
+
+
+def content_id(fmt: str, record: str) -> str:
+    """A stable event id from the source format and the record's content (never its path)."""
+    return hashlib.blake2b(f"{fmt}\x1e{record}".encode(), digest_size=16).hexdigest()
+
+
+def subscriber_buckets(subscribers: pl.Series, buckets: int) -> pl.Series:
+    """Bucket of each subscriber: CRC-32 of its id modulo `buckets`, stable across versions."""
+    distinct = subscribers.fill_null("").unique().to_list()
+    mapping = {sub: zlib.crc32(sub.encode()) % buckets for sub in distinct}
+    return subscribers.fill_null("").replace_strict(mapping, return_dtype=pl.Int32).alias("bucket")
+
+
+# --- interpreting each format's text fields -------------------------------------------------
+
+def _local_instant(text: pl.Expr, fmt: str, zone: str) -> pl.Expr:
+    return (
+        text.str.strip_chars()
+        .str.to_datetime(fmt, strict=False, time_unit="us")
+        .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+
+
+def _whole_number(text: pl.Expr) -> pl.Expr:
+    return text.str.strip_chars().cast(pl.Int64, strict=False)
+
+
+def _subscriber(fields: pl.DataFrame, opts: IngestOptions, path: Path) -> pl.Expr:
+    source = opts.subscriber_from or DEFAULT_SUBSCRIBER_COLUMN.get(opts.format)
+    if source is None:
+        mapped = opts.column_map.columns.get("subscriber_id") if opts.column_map else None
+        if mapped is None:
+            raise OptionsError(
+                f"{path}: no subscriber: give --subscriber-from COLUMN or const:ID "
+                "(or map `subscriber_id` in the column map)"
+            )
+        source = mapped
+    if source.startswith("const:"):
+        return pl.lit(source.removeprefix("const:"), pl.String)
+    if source not in fields.columns:
+        names = [c for c in fields.columns if c not in ("source_row", "record")]
+        raise OptionsError(
+            f"{path}: --subscriber-from {source!r} is not a column of {opts.format}; "
+            f"choose one of {names} or const:ID"
+        )
+    return pl.col(source).str.strip_chars()
+
+
+def _interpret_switch(fields: pl.DataFrame, opts: IngestOptions, path: Path) -> pl.DataFrame:
+    if opts.format == "asterisk-csv":
+        start, billsec, dst, src = "start", "billsec", "dst", "src"
+        answered = pl.col("disposition").str.strip_chars() == "ANSWERED"
+        not_a_call = ~pl.col("lastapp").is_in(list(opts.billable_apps))
+        source_id = pl.col("uniqueid") if "uniqueid" in fields.columns else pl.lit(None, pl.String)
+        disposition = pl.col("disposition")
+        own_id = pl.lit(None, pl.String)  # uniqueid is per channel, not per row
+    else:
+        start, billsec, dst, src = "start_stamp", "billsec", "destination_number", "caller_id_number"
+        answered = pl.col("answer_stamp").str.strip_chars() != ""
+        not_a_call = pl.lit(False)
+        source_id = pl.col("uuid")
+        disposition = pl.col("hangup_cause")
+        own_id = pl.when(pl.col("uuid").str.strip_chars() != "").then(pl.col("uuid").str.strip_chars())
+    quantity = _whole_number(pl.col(billsec))
+    return fields.select(
+        "source_row",
+        "record",
+        started_at=_local_instant(pl.col(start), SWITCH_TIME, opts.timezone),
+        started_text=pl.col(start),
+        quantity=quantity,
+        quantity_text=pl.col(billsec),
+        service=pl.lit("voice"),
+        destination_raw=pl.col(dst),
+        origin_raw=pl.col(src),
+        subscriber_id=_subscriber(fields, opts, path),
+        own_id=own_id,
+        precheck=pl.when(not_a_call)
+        .then(pl.lit(s.NOT_A_CALL))
+        .when(~answered | (quantity <= 0))
+        .then(pl.lit(s.NOT_ANSWERED)),
+        answered=answered,
+        duration_s=_whole_number(pl.col("duration")),
+        disposition=disposition,
+        source_id=source_id,
+    )
+
+
+def _interpret_mapped(fields: pl.DataFrame, opts: IngestOptions, path: Path) -> pl.DataFrame:
+    cmap = opts.column_map
+    cols = cmap.columns
+    zone = cmap.timezone or opts.timezone
+    if cmap.service.constant:
+        service = pl.lit(cmap.service.constant)
+    else:
+        service = pl.col(cmap.service.column).str.strip_chars().replace_strict(
+            cmap.service.values, default=None, return_dtype=pl.String
+        )
+    default_qty = pl.lit(None, pl.Int64)
+    for svc, qty in cmap.quantity_default.items():
+        default_qty = pl.when(service == svc).then(pl.lit(qty, pl.Int64)).otherwise(default_qty)
+    if "quantity" in cols:
+        raw_qty = pl.col(cols["quantity"]).str.strip_chars()
+        quantity = pl.when(raw_qty == "").then(default_qty).otherwise(_whole_number(raw_qty))
+        quantity_text = pl.col(cols["quantity"])
+    else:
+        quantity, quantity_text = default_qty, pl.lit("")
+    billable = pl.lit(True)
+    for cond in cmap.billable:
+        billable = billable & pl.col(cond.column).str.strip_chars().is_in(cond.in_)
+    start = pl.col(cols["started_at"])
+    started = (
+        _local_instant(start, cmap.started_at_format, zone)
+        if cmap.started_at_format
+        else start.str.strip_chars().str.to_datetime(strict=False, time_unit="us")
+        .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+
+    def text(name: str) -> pl.Expr:
+        return pl.col(cols[name]).str.strip_chars() if name in cols else pl.lit(None, pl.String)
+
+    return fields.select(
+        "source_row",
+        "record",
+        started_at=started,
+        started_text=start,
+        quantity=quantity,
+        quantity_text=quantity_text,
+        service=service,
+        service_text=pl.col(cmap.service.column) if cmap.service.column else pl.lit(""),
+        destination_raw=text("destination"),
+        origin_raw=text("origin"),
+        subscriber_id=_subscriber(fields, opts, path),
+        own_id=text("event_id"),
+        tenant=text("tenant"),
+        category=text("category"),
+        precheck=pl.when(~billable).then(pl.lit(s.NOT_BILLABLE)),
+    )
+
+
+def _bad_rows(frame: pl.DataFrame, condition: pl.Expr, detail: pl.Expr) -> pl.DataFrame:
+    return frame.filter(condition).select("source_row", "record", detail.alias("detail"))
+
+
+def _read_switch_or_csv(path: Path, opts: IngestOptions):
+    """Read and interpret one CSV-family file: (accepted rows, bad rows)."""
+    if opts.format == "asterisk-csv":
+        fields, bad_shape = read_asterisk(path)
+    elif opts.format == "freeswitch-csv":
+        fields, bad_shape = read_freeswitch(path)
+    else:
+        fields, bad_shape = read_mapped_csv(path, opts.column_map)
+    if opts.format == "csv":
+        rows = _interpret_mapped(fields, opts, path)
+    else:
+        rows = _interpret_switch(fields, opts, path)
+
+    bad_start = pl.col("started_at").is_null()
+    bad_qty = pl.col("quantity").is_null() | (pl.col("quantity") < 0)
+    checks = [
+        (bad_start, pl.format("start time {} is not a valid local time", pl.col("started_text"))),
+        (bad_qty, pl.format("quantity {} is not a whole number >= 0", pl.col("quantity_text"))),
+    ]
+    if "service_text" in rows.columns:
+        checks.append((pl.col("service").is_null(), pl.format(
+            "service value {} is not in the column map's service.values", pl.col("service_text"))))
+    bad = [bad_shape.with_columns(reason=pl.lit(s.BAD_SHAPE))]
+    failed = pl.lit(False)
+    for condition, detail in checks:
+        bad.append(_bad_rows(rows.filter(~failed), condition, detail)
+                   .with_columns(reason=pl.lit(s.BAD_FIELD)))
+        failed = failed | condition
+    rows = rows.filter(~failed.fill_null(True))
+
+    ids = [content_id(opts.format, r) for r in rows["record"].to_list()]
+    rows = rows.with_columns(
+        event_id=pl.coalesce(pl.col("own_id"), pl.Series(ids, dtype=pl.String))
+    ).drop("own_id")
+    bad_all = pl.concat(bad, how="vertical_relaxed").with_columns(
+        event_id=pl.lit(None, pl.String)
+    )
+    return rows, bad_all
+
+
+def _finish_cdr_rows(rows: pl.DataFrame, opts: IngestOptions) -> pl.DataFrame:
+    """Normalise numbers and decide the ingest-level unrated reason, in precedence order."""
+    destination, kind = opts.numbers.normalise_column(rows["destination_raw"])
+    origin, _ = opts.numbers.normalise_column(rows["origin_raw"])
+    subscriber_missing = pl.col("subscriber_id").is_null() | (pl.col("subscriber_id") == "")
+    rows = rows.with_columns(destination=destination, origin=origin, destination_kind=kind)
+    return rows.with_columns(
+        subscriber_id=pl.when(subscriber_missing).then(None).otherwise(pl.col("subscriber_id")),
+        unrated_reason=pl.coalesce(
+            pl.col("precheck"),
+            pl.when(subscriber_missing).then(pl.lit(s.NO_SUBSCRIBER)),
+            pl.when(pl.col("destination_kind") == INTERNAL).then(pl.lit(s.INTERNAL)),
+        ),
+    )
+
+
+# --- usage already in the schema (Parquet, or CSV for `rate`) -------------------------------
+
+def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
+    """Check and type a frame that claims the usage schema: (rows, bad rows)."""
+    known = set(s.USAGE_SCHEMA) | set(s.OPTIONAL_SCHEMA) | {"source_row"}
+    unknown = sorted(set(frame.columns) - known)
+    if unknown:
+        raise SourceFileError(
+            str(path),
+            f"unknown columns {unknown}; usage columns are {sorted(set(s.USAGE_SCHEMA))} "
+            f"and optional {sorted(s.OPTIONAL_SCHEMA)}",
+        )
+    missing = [c for c in s.MINIMAL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SourceFileError(str(path), f"missing required usage columns {missing}")
+    if "source_row" not in frame.columns:
+        frame = frame.with_row_index("source_row", offset=1).with_columns(
+            pl.col("source_row").cast(pl.Int64)
+        )
+    record = pl.concat_str(
+        [pl.col(c).cast(pl.String).fill_null("") for c in s.MINIMAL_COLUMNS],
+        separator="\x1f",
+    )
+    if from_text:
+        text = pl.col("started_at").str.strip_chars()
+        has_offset = text.str.contains(r"(Z|[+-]\d\d:?\d\d)$")
+        started = pl.when(has_offset).then(
+            text.str.to_datetime(strict=False, time_zone="UTC", time_unit="us")
+        )
+        quantity = _whole_number(pl.col("quantity"))
+    else:
+        dtype = frame.schema["started_at"]
+        if not isinstance(dtype, pl.Datetime):
+            raise SourceFileError(str(path), f"started_at is {dtype}, not a timestamp")
+        started = pl.col("started_at").cast(pl.Datetime("us", dtype.time_zone))
+        started = (started.dt.convert_time_zone("UTC") if dtype.time_zone
+                   else started.dt.replace_time_zone("UTC"))
+        quantity = pl.col("quantity").cast(pl.Int64, strict=False)
+    frame = frame.with_columns(
+        record=record,
+        started_text=pl.col("started_at").cast(pl.String),
+        quantity_text=pl.col("quantity").cast(pl.String),
+        started_at=started,
+        quantity=quantity,
+    )
+    checks = [
+        (pl.col("event_id").is_null() | (pl.col("event_id") == ""), pl.lit("event_id is empty")),
+        (pl.col("started_at").is_null(), pl.format(
+            "started_at {} is not an instant with a UTC offset", pl.col("started_text"))),
+        (pl.col("quantity").is_null() | (pl.col("quantity") < 0), pl.format(
+            "quantity {} is not a whole number >= 0", pl.col("quantity_text"))),
+        (pl.col("service").is_null() | (pl.col("service") == ""), pl.lit("service is empty")),
+    ]
+    bad, failed = [], pl.lit(False)
+    for condition, detail in checks:
+        bad.append(_bad_rows(frame.filter(~failed), condition, detail))
+        failed = failed | condition
+    rows = frame.filter(~failed.fill_null(True))
+    subscriber_missing = pl.col("subscriber_id").is_null() | (pl.col("subscriber_id") == "")
+    reason = pl.col("unrated_reason") if "unrated_reason" in rows.columns else pl.lit(None)
+    rows = rows.with_columns(
+        unrated_reason=pl.coalesce(
+            reason.cast(pl.String), pl.when(subscriber_missing).then(pl.lit(s.NO_SUBSCRIBER))
+        )
+    )
+    bad_rows = pl.concat(bad).with_columns(
+        reason=pl.lit(s.BAD_FIELD), event_id=pl.lit(None, pl.String)
+    )
+    return rows, bad_rows
+
+
+def _read_usage_file(path: Path, opts: IngestOptions):
+    if opts.format == "parquet":
+        try:
+            frame = pl.read_parquet(path)
+        except (OSError, pl.exceptions.ComputeError) as exc:
+            raise SourceFileError(str(path), f"not readable as Parquet: {exc}") from None
+        return _typed_usage(frame, path, from_text=False)
+    frame, _ = read_text_usage(path)
+    return _typed_usage(frame, path, from_text=True)
+
+
+# --- the entry point ------------------------------------------------------------------------
+
+def _conform(rows: pl.DataFrame, fmt: str, path: Path, ingested_at: datetime) -> pl.DataFrame:
+    """Select the usage columns in order; provenance is filled in where the source has none."""
+    fill = {
+        "source_format": pl.lit(fmt),
+        "source_file": pl.lit(path.name),
+        "ingested_at": pl.lit(ingested_at).cast(s.UTC_INSTANT),
+    }
+    keeps_provenance = fmt in ("parquet", "usage-csv")
+    out = []
+    for name, dtype in s.USAGE_SCHEMA.items():
+        present = name in rows.columns
+        if name in fill:
+            expr = pl.coalesce(pl.col(name).cast(dtype), fill[name]) if (
+                present and keeps_provenance) else fill[name]
+        else:
+            expr = pl.col(name) if present else pl.lit(None)
+        out.append(expr.cast(dtype).alias(name))
+    for name, dtype in s.OPTIONAL_SCHEMA.items():
+        if name in rows.columns:
+            out.append(pl.col(name).cast(dtype, strict=False).alias(name))
+    return rows.select(out)
+
+
+def ingest_files(paths: list[str | Path], opts: IngestOptions, progress=None) -> IngestResult:
+    """Read every file, normalise it, and account for every row (read = accepted + unrated +
+    quarantined). Duplicates (same ``event_id``) after the first are quarantined."""
+    ingested_at = opts.ingested_at()
+    usage_parts, bad_parts = [], []
+    accounting = Accounting()
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise SourceFileError(str(path), "no such file")
+        if opts.format in ("parquet", "usage-csv"):
+            rows, bad = _read_usage_file(path, opts)
+        else:
+            rows, bad = _read_switch_or_csv(path, opts)
+            rows = _finish_cdr_rows(rows, opts)
+        usage_parts.append(_conform(rows, opts.format, path, ingested_at))
+        bad_parts.append(
+            bad.with_columns(
+                source_format=pl.lit(opts.format),
+                source_file=pl.lit(path.name),
+                ingested_at=pl.lit(ingested_at).cast(s.UTC_INSTANT),
+            ).select(list(s.QUARANTINE_SCHEMA))
+        )
+        accounting.files[path.name] = accounting.files.get(path.name, 0) + len(rows) + len(bad)
+        if progress:
+            progress(f"read {path} ({len(rows) + len(bad)} rows)")
+
+    usage = pl.concat(usage_parts, how="diagonal_relaxed") if usage_parts else pl.DataFrame(
+        schema=s.USAGE_SCHEMA
+    )
+    first = usage["event_id"].is_first_distinct()
+    duplicates = usage.filter(~first).select(
+        "source_format", "source_file", "source_row", "event_id",
+        reason=pl.lit(s.DUPLICATE),
+        detail=pl.lit("an earlier row has the same event_id"),
+        record=pl.lit(None, pl.String),
+        ingested_at="ingested_at",
+    ).select(list(s.QUARANTINE_SCHEMA))
+    usage = usage.filter(first)
+    quarantine = pl.concat([*bad_parts, duplicates], how="vertical_relaxed")
+
+    accounting.read = len(usage) + len(quarantine)
+    reasons = usage["unrated_reason"].value_counts()
+    accounting.unrated = Counter(dict(zip(reasons["unrated_reason"], reasons["count"], strict=True)))
+    accounting.accepted = accounting.unrated.pop(None, 0)
+    qreasons = quarantine["reason"].value_counts()
+    accounting.quarantined = Counter(dict(zip(qreasons["reason"], qreasons["count"], strict=True)))
+    return IngestResult(usage=usage, quarantine=quarantine, accounting=accounting)
+
+
+def write_ingest(result: IngestResult, out_dir: str | Path, buckets: int = 8) -> None:
+    """Store usage (``usage/bucket=NNN/part-0.parquet``), quarantine and accounting under
+    ``out_dir``, replacing a previous ingest there only once everything is written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out))
+    try:
+        usage = result.usage.with_columns(subscriber_buckets(result.usage["subscriber_id"], buckets))
+        for (bucket,), part in usage.partition_by("bucket", as_dict=True).items():
+            folder = staging / "usage" / f"bucket={bucket:03d}"
+            folder.mkdir(parents=True)
+            part.drop("bucket").sort("subscriber_id", "started_at", "event_id").write_parquet(
+                folder / "part-0.parquet"
+            )
+        (staging / "usage").mkdir(exist_ok=True)
+        (staging / "quarantine").mkdir()
+        result.quarantine.write_parquet(staging / "quarantine" / "part-0.parquet")
+        (staging / "accounting.json").write_text(
+            json.dumps(result.accounting.to_dict(), indent=2) + "\n"
+        )
+        for name in ("usage", "quarantine", "accounting.json"):
+            target = out / name
+            if target.is_dir():
+                old = out / f".old-{name}-{os.getpid()}"
+                target.rename(old)
+                (staging / name).rename(target)
+                shutil.rmtree(old)
+            else:
+                os.replace(staging / name, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_usage_dir(folder: str | Path) -> pl.LazyFrame:
+    """The usage written by `write_ingest` under ``folder`` (not its quarantine)."""
+    usage = Path(folder) / "usage"
+    if not usage.is_dir():
+        raise SourceFileError(str(folder), "no usage/ folder here; is this an ingest output?")
+    files = sorted(usage.glob("bucket=*/*.parquet"))
+    if not files:
+        return pl.LazyFrame(schema=s.USAGE_SCHEMA)
+    return pl.scan_parquet(files, hive_partitioning=False)
