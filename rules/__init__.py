@@ -1,0 +1,11 @@
+"""Stage 2: validated inputs that are not usage — the tariff catalog and the accounts."""
+
+from .accounts import Accounts, load_accounts
+from .catalog import Catalog, DeckCharge, FlatCharge, Plan, load_catalog
+from .errors import AccountsError, CatalogError, DeckImportError, Problem, RulesError
+from .import_deck import import_deck
+
+__all__ = [
+    "Accounts", "AccountsError", "Catalog", "CatalogError", "DeckCharge", "DeckImportError",
+    "FlatCharge", "Plan", "Problem", "RulesError", "import_deck", "load_accounts", "load_catalog",
+]

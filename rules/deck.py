@@ -1,0 +1,209 @@
+"""Rate decks: prefix -> price tables kept in CSV or Parquet files beside the catalog.
+
+A deck has the columns ``prefix, destination, rate`` and optionally ``connect_fee``,
+``increments`` (``60/60``), ``min_billed`` and ``effective_from`` (ISO 8601 with offset).
+Amounts are decimal text with a decimal point. `load_deck` checks every row and names
+file and row of each problem; `import_carrier_deck` reads a carrier's own layout.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from .errors import DeckImportError, Problem
+from .money import MoneyError, to_nanos
+from .units import parse_increments
+
+DECK_COLUMNS = ("prefix", "destination", "rate", "connect_fee", "increments", "min_billed",
+                "effective_from")
+REQUIRED = ("prefix", "destination", "rate")
+_PREFIX = re.compile(r"^[0-9]*$")
+
+DECK_SCHEMA = {
+    "prefix": pl.String,
+    "destination": pl.String,
+    "rate_nanos": pl.Int64,
+    "connect_nanos": pl.Int64,  # null: the charge's connect fee
+    "first_increment": pl.Int64,  # null: the charge's increments
+    "next_increment": pl.Int64,
+    "min_billed": pl.Int64,
+    "effective_from": pl.Datetime("us", "UTC"),  # null: always
+    "deck_row": pl.Int64,
+}
+
+
+def _read_text_table(path: Path) -> pl.DataFrame:
+    if path.suffix.lower() == ".parquet":
+        frame = pl.read_parquet(path)
+        return frame.with_columns(pl.all().cast(pl.String))
+    return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+
+
+def _parse_instant(text: str, zone: str = "UTC") -> datetime:
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone))
+    return value.astimezone(UTC)
+
+
+def parse_rows(rows: list[dict], where, problems: list[Problem], *, decimal_comma: bool = False,
+               zone: str = "UTC") -> pl.DataFrame:
+    """Validate deck rows given as dicts of text; `where(i)` names row i for a problem."""
+    out: dict[str, list] = {k: [] for k in DECK_SCHEMA}
+    seen: dict[tuple, int] = {}
+    for i, row in enumerate(rows):
+        def bad(what: str, i=i) -> None:
+            problems.append(Problem(where(i), what))
+
+        prefix = (row.get("prefix") or "").strip()
+        if not _PREFIX.match(prefix):
+            bad(f"prefix {prefix!r} must be digits only")
+            continue
+        try:
+            rate = to_nanos(row.get("rate") or "", decimal_comma=decimal_comma)
+        except MoneyError as exc:
+            bad(f"rate: {exc}")
+            continue
+        if rate < 0:
+            bad(f"rate {row.get('rate')!r} is negative")
+            continue
+        connect = first = nxt = min_billed = effective = None
+        try:
+            if (row.get("connect_fee") or "").strip():
+                connect = to_nanos(row["connect_fee"], decimal_comma=decimal_comma)
+                if connect < 0:
+                    raise MoneyError(f"connect fee {row['connect_fee']!r} is negative")
+            if (row.get("increments") or "").strip():
+                first, nxt = parse_increments(row["increments"])
+            if (row.get("min_billed") or "").strip():
+                min_billed = int(row["min_billed"])
+                if min_billed < 0:
+                    raise ValueError("min_billed is negative")
+            if (row.get("effective_from") or "").strip():
+                effective = _parse_instant(row["effective_from"], zone)
+        except (MoneyError, ValueError) as exc:
+            bad(str(exc))
+            continue
+        key = (prefix, effective)
+        if key in seen:
+            bad(f"prefix {prefix!r} appears again (first at {where(seen[key])})"
+                + (" with the same effective_from" if effective else ""))
+            continue
+        seen[key] = i
+        values = (prefix, (row.get("destination") or "").strip(), rate, connect, first, nxt,
+                  min_billed, effective, i)
+        for name, value in zip(DECK_SCHEMA, values, strict=True):
+            out[name].append(value)
+    return pl.DataFrame(out, schema=DECK_SCHEMA)
+
+
+def load_deck(path: Path, label: str, problems: list[Problem]) -> pl.DataFrame:
+    """Read a normalised deck file; problems are appended, each naming file and row."""
+    try:
+        frame = _read_text_table(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        problems.append(Problem(label, f"cannot read deck file {path}: {exc}"))
+        return pl.DataFrame(schema=DECK_SCHEMA)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    unknown = [c for c in frame.columns if c not in DECK_COLUMNS]
+    if missing or unknown:
+        if missing:
+            problems.append(Problem(f"{path}", f"missing columns {missing}"))
+        if unknown:
+            problems.append(Problem(f"{path}", f"unknown columns {unknown}; a deck has "
+                                    f"{list(DECK_COLUMNS)}"))
+        return pl.DataFrame(schema=DECK_SCHEMA)
+    rows = frame.to_dicts()
+    header_lines = 0 if path.suffix.lower() == ".parquet" else 1
+    return parse_rows(rows, lambda i: f"{path}:{i + 1 + header_lines}", problems)
+
+
+# --- importing a carrier's deck -----------------------------------------------------------
+
+_HEADER_NAMES = {
+    "destination": ("destination", "description", "name", "destinationname", "dest", "country",
+                    "zone", "area"),
+    "prefix": ("prefix", "code", "dialcode", "dialingcode", "dialcodes", "areacode", "pattern",
+               "digits"),
+    "rate": ("rate", "price", "cost", "rateperminute", "perminute", "ratemin", "pricemin",
+             "priceperminute", "costperminute", "minuterate"),
+    "connect_fee": ("connectfee", "connectionfee", "connectcost", "setupfee", "setup",
+                    "connection", "initialcost"),
+    "increments": ("increments", "increment", "billingincrement", "interval", "billing"),
+    "effective_from": ("effectivedate", "effectivefrom", "effective", "validfrom", "startdate",
+                       "from"),
+}
+
+
+def recognise_header(header: list[str]) -> dict[str, int]:
+    """Map deck fields to column positions by their usual names (case and spaces ignored)."""
+    found: dict[str, int] = {}
+    for pos, name in enumerate(header):
+        key = re.sub(r"[^a-z]", "", name.lower())
+        for field, names in _HEADER_NAMES.items():
+            if key in names and field not in found:
+                found[field] = pos
+                break
+    return found
+
+
+def import_carrier_deck(path: Path, zone: str = "UTC") -> pl.DataFrame:
+    """Read a carrier deck CSV (any common header, decimal point or comma) into deck rows."""
+    import csv
+
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise DeckImportError(str(path), [Problem(str(path), f"cannot read: {exc.strerror}")]) \
+            from None
+    sample = text[:4096]
+    delimiter = ";" if sample.count(";") > sample.count(",") else ","
+    lines = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    if not lines:
+        raise DeckImportError(str(path), [Problem(str(path), "empty file")])
+    header, body = lines[0], lines[1:]
+    positions = recognise_header(header)
+    missing = [f for f in REQUIRED if f not in positions]
+    if missing:
+        raise DeckImportError(str(path), [Problem(
+            f"{path}:1", f"no column recognised as {missing} in header {header}; rename it "
+            f"(e.g. destination, prefix, rate)")])
+    rows, row_lines = [], []
+    for number, cells in enumerate(body, start=2):
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        rows.append({f: cells[p] if p < len(cells) else "" for f, p in positions.items()})
+        row_lines.append(number)
+    decimal_comma = any("," in r["rate"] and "." not in r["rate"] for r in rows)
+    problems: list[Problem] = []
+    table = parse_rows(rows, lambda i: f"{path}:{row_lines[i]}", problems,
+                       decimal_comma=decimal_comma, zone=zone)
+    if problems:
+        raise DeckImportError(str(path), problems)
+    return table
+
+
+def write_deck(table: pl.DataFrame, path: Path) -> None:
+    """Write deck rows as a normalised CSV (decimal points, instants with offsets)."""
+    from .money import nanos_to_decimal
+
+    def money(n):
+        return None if n is None else format(nanos_to_decimal(n).normalize(), "f")
+
+    out = table.select(
+        "prefix",
+        "destination",
+        pl.col("rate_nanos").map_elements(money, return_dtype=pl.String).alias("rate"),
+        pl.col("connect_nanos").map_elements(money, return_dtype=pl.String).alias("connect_fee"),
+        pl.when(pl.col("first_increment").is_not_null())
+        .then(pl.format("{}/{}", "first_increment", "next_increment")).alias("increments"),
+        pl.col("min_billed").cast(pl.String),
+        pl.col("effective_from").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00").alias("effective_from"),
+    )
+    out = out.select([c for c in out.columns if c in REQUIRED or out[c].null_count() < len(out)])
+    out.write_csv(path)
