@@ -1,0 +1,46 @@
+"""Columns rating adds to usage (DESIGN.md, "Rated usage"). One row per event."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from rules.money import DECIMAL_TYPE_ARGS
+
+MONEY = pl.Decimal(*DECIMAL_TYPE_ARGS)
+
+SPAN = pl.Struct({
+    "band": pl.String,
+    "slot": pl.Int32,
+    "version": pl.Datetime("us", "UTC"),
+    "billed_quantity": pl.Int64,
+    "cost": MONEY,
+})
+
+RATED_COLUMNS: dict[str, pl.DataType] = {
+    "status": pl.String(),            # rated | unrated
+    "reason": pl.String(),            # why unrated; null when rated
+    "plan_id": pl.String(),
+    "tariff": pl.String(),            # plan/service whose charge priced the event
+    "deck": pl.String(),
+    "matched_prefix": pl.String(),
+    "destination_name": pl.String(),
+    "rate": MONEY,                    # price per rate unit
+    "rate_unit": pl.String(),         # minute, message, MB, ...
+    "connect_fee": MONEY,
+    "increments": pl.String(),        # first/next block, in quantity units
+    "billed_quantity": pl.Int64(),    # after minimum and increments
+    "amount": MONEY,                  # before cycle-level discounts and tax
+    "currency": pl.String(),
+    "cycle_start": pl.Date(),         # local dates in the plan's zone, [start, end)
+    "cycle_end": pl.Date(),
+    "spans": pl.List(SPAN),
+    "run_id": pl.String(),
+}
+
+RATED = "rated"
+UNRATED = "unrated"
+
+# Reasons rating adds to those of ingest.
+NO_SUBSCRIPTION = "no_subscription"  # no account and no default plan
+NO_TARIFF = "no_tariff"              # the plan does not price this service
+NO_RATE = "no_rate"                  # no prefix of the destination is in the deck
