@@ -478,16 +478,22 @@ def write_ingest(result: IngestResult, out_dir: str | Path, buckets: int = 8) ->
             json.dumps(result.accounting.to_dict(), indent=2) + "\n"
         )
         for name in ("usage", "quarantine", "accounting.json"):
-            target = out / name
-            if target.is_dir():
-                old = out / f".old-{name}-{os.getpid()}"
-                target.rename(old)
-                (staging / name).rename(target)
-                shutil.rmtree(old)
-            else:
-                os.replace(staging / name, target)
+            replace_path(staging / name, out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_path(new: Path, target: Path) -> None:
+    """Put ``new`` (a file or folder) at ``target``, replacing what was there; the old
+    content is removed only after the new one is in place."""
+    if target.is_dir():
+        old = target.with_name(f".old-{target.name}-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        new.rename(target)
+        shutil.rmtree(old)
+    else:
+        os.replace(new, target)
 
 
 def read_usage_dir(folder: str | Path) -> pl.LazyFrame:

@@ -1,0 +1,1 @@
+"""ratecycle: the command line and the nightly job that wire the stages together."""

@@ -1,0 +1,257 @@
+"""The `ratecycle` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingest import FORMATS, IngestError, IngestOptions, NumberPlan, load_column_map
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 instant like 2016-12-01T00:00:00Z") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add Z or +01:00")
+    return value.astimezone(UTC)
+
+
+def _add_ingest_options(p: argparse.ArgumentParser, *, files: bool = True) -> None:
+    p.add_argument("--format", required=True, choices=[f for f in FORMATS if f != "usage-csv"],
+                   help="what the input files are")
+    if files:
+        p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--tz", default="UTC", metavar="ZONE",
+                   help="zone of local times in CDRs (IANA name, default UTC)")
+    p.add_argument("--country", metavar="CALLING_CODE",
+                   help="home country's calling code for national numbers, e.g. 1 or 44")
+    p.add_argument("--access-code", action="append", metavar="DIGITS",
+                   help="international access code (repeatable; default 011 in country 1, "
+                   "else 00)")
+    p.add_argument("--dial-prefix", action="append", default=[], metavar="DIGITS",
+                   help="PBX outside-line prefix before a full number, e.g. 8 or 9 (repeatable)")
+    p.add_argument("--internal-max-digits", type=int, default=5, metavar="N",
+                   help="numbers of at most N digits are internal extensions, never priced "
+                   "(default 5)")
+    p.add_argument("--subscriber-from", metavar="COLUMN|const:ID",
+                   help="source column holding the subscriber, or const:ID for one customer "
+                   "(default: accountcode for Asterisk and FreeSWITCH)")
+    p.add_argument("--billable-app", action="append", metavar="APP",
+                   help="Asterisk last application that makes a row a call (repeatable; "
+                   "default Dial)")
+    p.add_argument("--column-map", type=Path, metavar="MAP.yaml",
+                   help="column map for --format csv")
+    p.add_argument("--as-of", type=_instant, metavar="INSTANT",
+                   help="'now' for this run (ingested_at of new usage); makes a run reproducible")
+    p.add_argument("--buckets", type=int, default=8, metavar="N",
+                   help="subscriber buckets (rating tasks), default 8")
+
+
+def _ingest_options(args: argparse.Namespace) -> IngestOptions:
+    try:
+        numbers = NumberPlan(
+            country=args.country,
+            access_codes=tuple(args.access_code) if args.access_code else None,
+            dial_prefixes=tuple(args.dial_prefix),
+            internal_max_digits=args.internal_max_digits,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return IngestOptions(
+        format=args.format,
+        timezone=args.tz,
+        numbers=numbers,
+        subscriber_from=args.subscriber_from,
+        billable_apps=tuple(args.billable_app) if args.billable_app else ("Dial",),
+        column_map=load_column_map(args.column_map) if args.column_map else None,
+        as_of=args.as_of,
+        buckets=args.buckets,
+    )
+
+
+# --- commands -------------------------------------------------------------------------------
+
+def cmd_import_deck(args) -> int:
+    from rules import import_deck
+
+    catalog = import_deck(args.deck, args.out, currency=args.currency,
+                          increments=args.increments, tax=args.tax, timezone=args.timezone)
+    rows = sum(len(d) for d in catalog.decks.values())
+    print(f"wrote {args.out} ({rows:,} prefixes, {catalog.currency}, increments "
+          f"{args.increments}, zone {args.timezone}, "
+          f"{'tax ' + args.tax if args.tax else 'no tax'})")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from rules import load_catalog
+
+    catalog = load_catalog(args.catalog)
+    rows = sum(len(d) for d in catalog.decks.values())
+    print(f"{args.catalog}: ok ({len(catalog.model.plans)} plans, {len(catalog.decks)} decks, "
+          f"{rows:,} deck rows, version {catalog.digest})")
+    return 0
+
+
+def cmd_ingest(args) -> int:
+    from ingest import ingest_files, write_ingest
+
+    from .job import Progress
+
+    opts = _ingest_options(args)
+    result = ingest_files(args.files, opts, Progress())
+    write_ingest(result, args.out, buckets=opts.buckets)
+    a = result.accounting
+    print(f"read {a.read:,} = accepted {a.accepted:,} + unrated {sum(a.unrated.values()):,} "
+          f"{dict(a.unrated)} + quarantined {sum(a.quarantined.values()):,} "
+          f"{dict(a.quarantined)}")
+    print(f"usage under {args.out}/usage, quarantine under {args.out}/quarantine, "
+          f"accounting in {args.out}/accounting.json")
+    return 0
+
+
+def cmd_rate(args) -> int:
+    from .job import Progress, rate_command
+
+    summary = rate_command(args.usage, args.catalog, args.out, accounts_path=args.accounts,
+                           as_of=args.as_of, workers=args.workers, progress=Progress())
+    print(summary.text())
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .job import Progress, run_nightly
+
+    summary = run_nightly(args.files, _ingest_options(args), args.catalog, args.out,
+                          accounts_path=args.accounts, workers=args.workers,
+                          progress=Progress())
+    print(summary.text())
+    print(f"bills in {args.out}/bills.duckdb; try: ratecycle sql --db {args.out}/bills.duckdb "
+          "\"SELECT * FROM bills LIMIT 10\"")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(args.out, subscribers=args.subscribers, events=args.events,
+                       workers=args.workers)
+    print(summary.text())
+    print(f"bills in {args.out}/bills.duckdb; try: ratecycle sql --db {args.out}/bills.duckdb "
+          "\"SELECT * FROM bills ORDER BY total DESC LIMIT 10\"")
+    return 0
+
+
+def cmd_sql(args) -> int:
+    from bills import run_query
+
+    text = run_query(args.db, args.query, output=args.output, fmt=args.format,
+                     max_rows=args.max_rows)
+    if text is not None:
+        print(text)
+    else:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ratecycle",
+        description="Rate usage records against a tariff catalog and roll them into bills.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    catalog = sub.add_parser("catalog", help="import and check tariff catalogs")
+    csub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="SUBCOMMAND")
+    p = csub.add_parser("import-deck", help="turn a carrier rate deck CSV into a catalog",
+                        description="Import a carrier rate deck (destination, prefix, rate; "
+                        "decimal commas accepted) into a one-plan catalog every subscriber "
+                        "holds. Writes CATALOG.yaml and CATALOG.deck.csv beside it.")
+    p.add_argument("deck", type=Path, metavar="DECK.csv")
+    p.add_argument("--currency", required=True, help="ISO 4217 code, e.g. EUR")
+    p.add_argument("--increments", default="60/60", help="first/next block in seconds "
+                   "(default 60/60)")
+    p.add_argument("--tax", help="one exclusive tax rate, e.g. 0.20 (default: no tax)")
+    p.add_argument("--timezone", default="UTC", help="plan zone for cycles (default UTC)")
+    p.add_argument("--out", required=True, type=Path, metavar="catalog.yaml")
+    p.set_defaults(func=cmd_import_deck)
+    p = csub.add_parser("check", help="validate a catalog and its decks, listing every problem")
+    p.add_argument("catalog", type=Path, metavar="catalog.yaml")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("ingest", help="normalise CDR/usage files into usage Parquet",
+                       description="Read CDR or usage files, normalise them into usage Parquet "
+                       "under OUT/usage, put unusable rows in OUT/quarantine, and account for "
+                       "every row.")
+    _add_ingest_options(p)
+    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("rate", help="rate usage against a catalog",
+                       description="Rate usage: a folder written by `ingest`, a usage Parquet "
+                       "file, or a usage CSV. OUT ending in .parquet is one file, otherwise a "
+                       "folder of bucket files.")
+    p.add_argument("--catalog", required=True, type=Path)
+    p.add_argument("--usage", required=True, type=Path, metavar="FILE_OR_DIR")
+    p.add_argument("--out", required=True, type=Path, metavar="OUT")
+    p.add_argument("--accounts", type=Path, help="CSV/Parquet: subscriber_id,plan_id")
+    p.add_argument("--as-of", type=_instant, metavar="INSTANT")
+    p.add_argument("--workers", type=int, default=1, help="processes for rating tasks")
+    p.set_defaults(func=cmd_rate)
+
+    p = sub.add_parser("run", help="the nightly job: ingest, rate and bill",
+                       description="Ingest FILES, rate them, and build OUT/bills.duckdb.")
+    _add_ingest_options(p)
+    p.add_argument("--catalog", required=True, type=Path)
+    p.add_argument("--accounts", type=Path, help="CSV/Parquet: subscriber_id,plan_id")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument("--workers", type=int, default=1, help="processes for rating tasks")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="generate a realistic month and run the nightly job on it")
+    p.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR")
+    p.add_argument("--subscribers", type=int, default=10_000)
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--workers", type=int, default=1, help="processes for rating tasks")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sql", help="query bills.duckdb read-only",
+                       description="Run one SQL query read-only against bills.duckdb. Tables: "
+                       "bills, bill_lines, bill_taxes, plans, runs, row_accounting; views: "
+                       "rated_usage, quarantine.")
+    p.add_argument("--db", required=True, type=Path, metavar="DIR/bills.duckdb")
+    p.add_argument("query", metavar="SQL")
+    p.add_argument("--format", choices=("table", "csv", "parquet"), default="table")
+    p.add_argument("--output", type=Path, metavar="FILE", help="for --format csv or parquet")
+    p.add_argument("--max-rows", type=int, default=100)
+    p.set_defaults(func=cmd_sql)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bills import BillsError
+    from rating import RatingError
+    from rules import RulesError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CommandError, IngestError, RulesError, RatingError, BillsError) as exc:
+        print(f"ratecycle {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""The nightly job: the one place where ingest, rules, rating and bills are wired together.
+
+Rating is split into tasks, one per subscriber bucket; a task names the files it reads
+and writes and nothing else, writes under a temporary name and renames, so a retried
+task is harmless and the tasks can run in a `spawn` process pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+
+import polars as pl
+
+from bills import RunRecord, build_bills
+from ingest import IngestOptions, ingest_files, write_ingest
+from ingest.pipeline import replace_path
+from rating import RATED, compile_catalog, rate_batch
+from rules import load_accounts, load_catalog
+
+
+class Progress:
+    """Progress lines on stderr with the elapsed time; silent when ``quiet``."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            import sys
+
+            print(f"[{self.elapsed():7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class RateTask:
+    """Rate one bucket: read ``usage``, write ``out`` (via a temporary name)."""
+
+    bucket: int
+    usage: Path
+    out: Path
+    catalog: Path
+    accounts: Path | None
+    run_id: str
+
+
+@lru_cache(maxsize=4)
+def _prepared(catalog_path: Path, accounts_path: Path | None):
+    catalog = load_catalog(catalog_path)
+    accounts = load_accounts(accounts_path, catalog) if accounts_path else None
+    return catalog, compile_catalog(catalog), accounts
+
+
+def run_task(task: RateTask) -> dict:
+    """Pure function of its inputs; returns the task's row counts."""
+    catalog, compiled, accounts = _prepared(task.catalog, task.accounts)
+    usage = pl.read_parquet(task.usage)
+    rated = rate_batch(usage, catalog, compiled, accounts, task.run_id)
+    task.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = task.out.with_name(f".{task.out.name}.{os.getpid()}.tmp")
+    rated.write_parquet(tmp, statistics=True)
+    os.replace(tmp, task.out)
+    counts = rated.group_by("status", "reason").len()
+    return {"bucket": task.bucket, "rows": len(rated),
+            "counts": [(r["status"], r["reason"], r["len"]) for r in counts.iter_rows(named=True)]}
+
+
+def _worker_init() -> None:
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+
+
+def run_tasks(tasks: list[RateTask], workers: int, progress: Progress) -> list[dict]:
+    """Run tasks in process (workers=1) or in a spawn pool; progress per finished task."""
+    results = []
+    done_rows = 0
+
+    def report(result: dict) -> None:
+        nonlocal done_rows
+        done_rows += result["rows"]
+        results.append(result)
+        progress(f"rated bucket {result['bucket']:03d} ({len(results)}/{len(tasks)} tasks, "
+                 f"{done_rows:,} events)")
+
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            report(run_task(task))
+    else:
+        # spawn, not fork: Polars in a forked child can hang; one Polars thread per worker.
+        os.environ["POLARS_MAX_THREADS"] = "1"
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                                 initializer=_worker_init) as pool:
+            for result in pool.map(run_task, tasks):
+                report(result)
+    return sorted(results, key=lambda r: r["bucket"])
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_id_of(inputs: dict) -> str:
+    """A run id derived from everything that decides the output, so a re-run is identical."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    read: int = 0
+    rated: int = 0
+    unrated: Counter = field(default_factory=Counter)
+    quarantined: Counter = field(default_factory=Counter)
+    bills: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    def accounting(self) -> dict:
+        return {"read": self.read, "rated": self.rated,
+                "unrated": dict(sorted(self.unrated.items())),
+                "quarantined": dict(sorted(self.quarantined.items()))}
+
+    def balanced(self) -> bool:
+        return self.read == self.rated + sum(self.unrated.values()) + sum(
+            self.quarantined.values())
+
+    def text(self) -> str:
+        rate = self.read / self.wall_s if self.wall_s else 0.0
+        lines = [
+            f"run {self.run_id}",
+            f"  events read      {self.read:>12,}",
+            f"  rated            {self.rated:>12,}",
+            f"  unrated          {sum(self.unrated.values()):>12,}  "
+            + ", ".join(f"{r} {n:,}" for r, n in sorted(self.unrated.items())),
+            f"  quarantined      {sum(self.quarantined.values()):>12,}  "
+            + ", ".join(f"{r} {n:,}" for r, n in sorted(self.quarantined.items())),
+            f"  bills            {self.bills.get('bills', 0):>12,}",
+        ]
+        for service, amount in self.bills.get("revenue_by_service", {}).items():
+            lines.append(f"  revenue {service:<16} {amount:>14}")
+        for currency, total in self.bills.get("billed_total", {}).items():
+            lines.append(f"  billed incl. tax {currency:<16} {total:>14}")
+        lines.append(f"  wall time        {self.wall_s:>11.1f}s   {rate:,.0f} events/s")
+        lines.append(f"  balanced: read = rated + unrated + quarantined: {self.balanced()}")
+        return "\n".join(lines)
+
+
+def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_dir: Path, *,
+                accounts_path: Path | None = None, workers: int = 1,
+                progress: Progress | None = None) -> RunSummary:
+    """Ingest ``files``, rate every bucket, build ``out_dir/bills.duckdb``."""
+    progress = progress or Progress(quiet=True)
+    out_dir = Path(out_dir)
+    catalog_path = Path(catalog_path).resolve()
+    accounts_path = Path(accounts_path).resolve() if accounts_path else None
+    catalog, _, accounts = _prepared(catalog_path, accounts_path)
+    progress(f"catalog {catalog_path.name}: {len(catalog.model.plans)} plans, "
+             f"{sum(len(d) for d in catalog.decks.values()):,} deck rows")
+
+    result = ingest_files(files, opts, progress)
+    write_ingest(result, out_dir, buckets=opts.buckets)
+    ing = result.accounting
+    progress(f"ingested {ing.read:,} rows: {ing.accepted:,} to rate, "
+             f"{sum(ing.unrated.values()):,} unrated, {sum(ing.quarantined.values()):,} "
+             "quarantined")
+
+    inputs = {
+        "files": sorted([p.name, file_digest(Path(p))] for p in files),
+        "format": opts.format,
+        "options": repr((opts.timezone, opts.numbers, opts.subscriber_from, opts.billable_apps,
+                         opts.column_map, opts.buckets)),
+        "as_of": opts.ingested_at().isoformat() if opts.as_of else None,
+        "catalog": catalog.digest,
+        "accounts": accounts.digest if accounts else None,
+    }
+    run_id = run_id_of(inputs)
+    staging = out_dir / f".rated-{run_id}"
+    summary = _rate_buckets(out_dir, staging, catalog_path, accounts_path, run_id, workers,
+                            progress)
+    replace_path(staging, out_dir / "rated")
+    summary.quarantined = Counter(ing.quarantined)
+    summary.read += sum(summary.quarantined.values())
+    if summary.read != ing.read:
+        raise RuntimeError(f"row accounting broke: ingest read {ing.read}, rating saw "
+                           f"{summary.read}; nothing was billed")
+    rated_files = sorted((out_dir / "rated").glob("bucket=*/part-0.parquet"))
+    quarantine_files = sorted((out_dir / "quarantine").glob("*.parquet"))
+    progress("building bills")
+    summary.bills = build_bills(
+        out_dir / "bills.duckdb", rated_files, quarantine_files, catalog,
+        RunRecord(run_id=run_id, as_of=opts.ingested_at().isoformat() if opts.as_of else "",
+                  catalog_digest=catalog.digest, inputs=inputs,
+                  accounting=summary.accounting()),
+    )
+    summary.wall_s = progress.elapsed()
+    (out_dir / "run.json").write_text(json.dumps(
+        {"run_id": run_id, "accounting": summary.accounting(), "bills": summary.bills,
+         "inputs": inputs}, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def _rate_buckets(usage_dir: Path, staging: Path, catalog_path: Path,
+                  accounts_path: Path | None, run_id: str, workers: int,
+                  progress: Progress) -> RunSummary:
+    """Rate every bucket under ``usage_dir/usage`` into ``staging``; count the outcomes."""
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    tasks = [
+        RateTask(int(path.parent.name.split("=")[1]), path,
+                 staging / path.parent.name / "part-0.parquet", catalog_path, accounts_path,
+                 run_id)
+        for path in sorted((usage_dir / "usage").glob("bucket=*/part-0.parquet"))
+    ]
+    summary = RunSummary(run_id=run_id)
+    for r in run_tasks(tasks, workers, progress):
+        for status, reason, n in r["counts"]:
+            if status == RATED:
+                summary.rated += n
+            else:
+                summary.unrated[reason] += n
+    summary.read = summary.rated + sum(summary.unrated.values())
+    return summary
+
+
+def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: Path | None = None,
+                 as_of=None, workers: int = 1, progress: Progress | None = None) -> RunSummary:
+    """`ratecycle rate`: rate an ingest folder, a usage Parquet file or a usage CSV."""
+    import tempfile
+
+    progress = progress or Progress(quiet=True)
+    usage, out = Path(usage), Path(out)
+    catalog_path = Path(catalog_path).resolve()
+    accounts_path = Path(accounts_path).resolve() if accounts_path else None
+    catalog, _, accounts = _prepared(catalog_path, accounts_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        quarantined: Counter = Counter()
+        if usage.is_dir():
+            usage_dir = usage
+            digests = sorted(
+                [p.relative_to(usage).as_posix(), file_digest(p)]
+                for p in (usage / "usage").glob("bucket=*/*.parquet"))
+        else:
+            fmt = "parquet" if usage.suffix.lower() == ".parquet" else "usage-csv"
+            opts = IngestOptions(format=fmt, as_of=as_of)
+            result = ingest_files([usage], opts, progress)
+            usage_dir = work / "ingested"
+            write_ingest(result, usage_dir, buckets=opts.buckets)
+            quarantined = Counter(result.accounting.quarantined)
+            digests = [[usage.name, file_digest(usage)]]
+        run_id = run_id_of({"usage": digests, "catalog": catalog.digest,
+                            "accounts": accounts.digest if accounts else None})
+        summary = _rate_buckets(usage_dir, work / "rated", catalog_path, accounts_path, run_id,
+                                workers, progress)
+        summary.quarantined = quarantined
+        summary.read += sum(quarantined.values())
+        if out.suffix.lower() == ".parquet":
+            parts = sorted((work / "rated").glob("bucket=*/part-0.parquet"))
+            frame = pl.concat([pl.read_parquet(p) for p in parts]) if parts else None
+            if frame is not None:
+                frame.write_parquet(work / "rated.parquet")
+                replace_path(work / "rated.parquet", out)
+            quarantine_out = out.with_name(out.stem + ".quarantine.parquet")
+        else:
+            replace_path(work / "rated", out)
+            quarantine_out = out / "quarantine.parquet"
+        if quarantined:
+            src = work / "ingested" / "quarantine" / "part-0.parquet"
+            os.replace(src, quarantine_out)
+            progress(f"{sum(quarantined.values())} rows quarantined: {quarantine_out}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    summary.wall_s = progress.elapsed()
+    return summary
