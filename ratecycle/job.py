@@ -149,8 +149,9 @@ class RunSummary:
             + ", ".join(f"{r} {n:,}" for r, n in sorted(self.unrated.items())),
             f"  quarantined      {sum(self.quarantined.values()):>12,}  "
             + ", ".join(f"{r} {n:,}" for r, n in sorted(self.quarantined.items())),
-            f"  bills            {self.bills.get('bills', 0):>12,}",
         ]
+        if self.bills:
+            lines.append(f"  bills            {self.bills['bills']:>12,}")
         for service, amount in self.bills.get("revenue_by_service", {}).items():
             lines.append(f"  revenue {service:<16} {amount:>14}")
         for currency, total in self.bills.get("billed_total", {}).items():
