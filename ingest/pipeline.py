@@ -158,12 +158,14 @@ def _interpret_switch(fields: pl.DataFrame, opts: IngestOptions, path: Path) -> 
         disposition = pl.col("disposition")
         own_id = pl.lit(None, pl.String)  # uniqueid is per channel, not per row
     else:
-        start, billsec, dst, src = "start_stamp", "billsec", "destination_number", "caller_id_number"
+        start, billsec = "start_stamp", "billsec"
+        dst, src = "destination_number", "caller_id_number"
         answered = pl.col("answer_stamp").str.strip_chars() != ""
         not_a_call = pl.lit(False)
         source_id = pl.col("uuid")
         disposition = pl.col("hangup_cause")
-        own_id = pl.when(pl.col("uuid").str.strip_chars() != "").then(pl.col("uuid").str.strip_chars())
+        uuid = pl.col("uuid").str.strip_chars()
+        own_id = pl.when(uuid != "").then(uuid)
     quantity = _whole_number(pl.col(billsec))
     return fields.select(
         "source_row",
@@ -450,7 +452,9 @@ def ingest_files(paths: list[str | Path], opts: IngestOptions, progress=None) ->
 
     accounting.read = len(usage) + len(quarantine)
     reasons = usage["unrated_reason"].value_counts()
-    accounting.unrated = Counter(dict(zip(reasons["unrated_reason"], reasons["count"], strict=True)))
+    accounting.unrated = Counter(
+        dict(zip(reasons["unrated_reason"], reasons["count"], strict=True))
+    )
     accounting.accepted = accounting.unrated.pop(None, 0)
     qreasons = quarantine["reason"].value_counts()
     accounting.quarantined = Counter(dict(zip(qreasons["reason"], qreasons["count"], strict=True)))
@@ -464,7 +468,9 @@ def write_ingest(result: IngestResult, out_dir: str | Path, buckets: int = 8) ->
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out))
     try:
-        usage = result.usage.with_columns(subscriber_buckets(result.usage["subscriber_id"], buckets))
+        usage = result.usage.with_columns(
+            subscriber_buckets(result.usage["subscriber_id"], buckets)
+        )
         for (bucket,), part in usage.partition_by("bucket", as_dict=True).items():
             folder = staging / "usage" / f"bucket={bucket:03d}"
             folder.mkdir(parents=True)

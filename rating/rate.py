@@ -63,17 +63,18 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     n = len(usage)
     plan = _plan_of(usage, catalog, accounts)
     tariff = compiled.tariff_index(plan, usage["service"])
-    prior = usage["unrated_reason"].to_numpy()
     has_prior = usage["unrated_reason"].is_not_null().to_numpy()
     roots = np.where((tariff >= 0) & ~has_prior, compiled.roots[np.maximum(tariff, 0)], -1)
     offsets, data = _string_buffers(usage["destination"])
     at = usage["started_at"].dt.epoch("us").fill_null(0).to_numpy()
     entry = longest_prefix(offsets, data, roots.astype(np.int32), at, *compiled.trie)
 
-    reason = np.where(has_prior, prior, None).astype(object)
-    reason = np.where(~has_prior & plan.is_null().to_numpy(), s.NO_SUBSCRIPTION, reason)
-    reason = np.where((reason == None) & (tariff < 0), s.NO_TARIFF, reason)  # noqa: E711
-    reason = np.where((reason == None) & (entry < 0), s.NO_RATE, reason)  # noqa: E711
+    reason = usage.select(pl.coalesce(
+        pl.col("unrated_reason"),
+        pl.when(plan.is_null()).then(pl.lit(s.NO_SUBSCRIPTION)),
+        pl.when(pl.Series(tariff < 0)).then(pl.lit(s.NO_TARIFF)),
+        pl.when(pl.Series(entry < 0)).then(pl.lit(s.NO_RATE)),
+    )).to_series()
     rated = entry >= 0
 
     e = compiled.entries[np.maximum(entry, 0)] if n else compiled.entries.clear()
@@ -82,10 +83,14 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     billed = billed_quantity(qty, e["min_billed"].to_numpy(), e["first_increment"].to_numpy(),
                              e["next_increment"].to_numpy())
     billed = np.where(rated, billed, 0)
-    if n and int(rate[rated].max(initial=0)) * int(billed.max(initial=0)) > INT64_MAX // 4:
+    # Row by row: rate x billed must stay inside int64 (checked without overflowing).
+    too_big = rated & (billed > INT64_MAX // np.maximum(rate, 1))
+    if too_big.any():
+        i = int(np.argmax(too_big))
         raise OverflowRisk(
-            f"a rate of {rate.max()} nanos times {billed.max()} billed units leaves exact 64-bit "
-            "arithmetic; check the quantity unit of the usage and the tariff's `per`"
+            f"event {usage['event_id'][i]!r}: rate {rate[i]} nanos x {billed[i]} billed units "
+            "leaves exact 64-bit arithmetic; check the usage's quantity unit and the tariff's "
+            "`per`"
         )
     cost = round_nanos(rate * billed, e["unit_size"].to_numpy())
     connect = e["connect_nanos"].to_numpy()
@@ -102,7 +107,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     ).get_columns()
     out = usage.with_columns(
         status=pl.Series(np.where(rated, s.RATED, s.UNRATED), dtype=pl.String),
-        reason=pl.Series(reason, dtype=pl.String),
+        reason=reason,
         plan_id=plan,
         _zone=zone,
         _rated=pl.Series(rated),

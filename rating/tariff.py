@@ -14,7 +14,6 @@ from rules.units import parse_increments
 from .kernels.prefix import ALWAYS, Trie
 
 
-
 @dataclass(frozen=True)
 class CompiledTariff:
     """Entry i is one priced prefix (one version) of one tariff, with every parameter

@@ -219,7 +219,9 @@ def _semantic_problems(model: CatalogModel) -> list[Problem]:
     seen: dict[str, int] = {}
     for i, plan in enumerate(model.plans):
         if plan.id in seen:
-            problems.append(Problem(f"plans[{i}].id", f"{plan.id!r} is also plans[{seen[plan.id]}]"))
+            problems.append(
+                Problem(f"plans[{i}].id", f"{plan.id!r} is also plans[{seen[plan.id]}]")
+            )
         seen.setdefault(plan.id, i)
         services: dict[str, int] = {}
         for j, charge in enumerate(plan.charges):

@@ -1,0 +1,28 @@
+"""Longest-prefix match: the Numba kernel over Arrow buffers, 1M destinations, 10k prefixes.
+
+Run with `make bench`. The first call compiles (cache=True keeps it for later runs), so
+the benchmark warms up before timing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from rating.kernels.prefix import ALWAYS, Trie, longest_prefix
+from rating.rate import _string_buffers
+
+
+def test_prefix_kernel_1m(benchmark, deck, numbers_1m):
+    trie = Trie()
+    root = trie.new_root()
+    for i, prefix in enumerate(deck):
+        trie.insert(root, prefix, i, ALWAYS)
+    arrays = trie.arrays()
+    n = len(numbers_1m)
+    offsets, data = _string_buffers(pl.Series(numbers_1m))
+    roots = np.full(n, root, dtype=np.int32)
+    at = np.zeros(n, dtype=np.int64)
+    longest_prefix(offsets, data, roots, at, *arrays)  # compile / load from cache
+    result = benchmark(longest_prefix, offsets, data, roots, at, *arrays)
+    assert (result >= 0).mean() > 0.5
