@@ -51,8 +51,10 @@ class NumberPlan:
     def _full(self, digits: str) -> str | None:
         """The international form of a complete number, or None if it is not one."""
         for code in self.access_codes:
-            if digits.startswith(code) and len(digits) - len(code) > self.internal_max_digits:
-                return digits[len(code) :]
+            if digits.startswith(code):
+                # after an access code comes an international number, never a national one
+                rest = digits[len(code) :]
+                return rest if len(rest) > self.internal_max_digits else None
         if self.country == "1":
             if len(digits) == 11 and digits[0] == "1":
                 return digits

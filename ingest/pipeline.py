@@ -263,8 +263,10 @@ def _read_switch_or_csv(path: Path, opts: IngestOptions):
     bad_start = pl.col("started_at").is_null()
     bad_qty = pl.col("quantity").is_null() | (pl.col("quantity") < 0)
     checks = [
-        (bad_start, pl.format("start time {} is not a valid local time", pl.col("started_text"))),
-        (bad_qty, pl.format("quantity {} is not a whole number >= 0", pl.col("quantity_text"))),
+        (bad_start, pl.format("start time {} is not a valid local time",
+                              pl.col("started_text").fill_null("(empty)"))),
+        (bad_qty, pl.format("quantity {} is not a whole number >= 0",
+                            pl.col("quantity_text").fill_null("(empty)"))),
     ]
     if "service_text" in rows.columns:
         checks.append((pl.col("service").is_null(), pl.format(
@@ -351,9 +353,11 @@ def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
     checks = [
         (pl.col("event_id").is_null() | (pl.col("event_id") == ""), pl.lit("event_id is empty")),
         (pl.col("started_at").is_null(), pl.format(
-            "started_at {} is not an instant with a UTC offset", pl.col("started_text"))),
+            "started_at {} is not an instant with a UTC offset",
+            pl.col("started_text").fill_null("(empty)"))),
         (pl.col("quantity").is_null() | (pl.col("quantity") < 0), pl.format(
-            "quantity {} is not a whole number >= 0", pl.col("quantity_text"))),
+            "quantity {} is not a whole number >= 0",
+            pl.col("quantity_text").fill_null("(empty)"))),
         (pl.col("service").is_null() | (pl.col("service") == ""), pl.lit("service is empty")),
     ]
     bad, failed = [], pl.lit(False)
@@ -381,8 +385,10 @@ def _read_usage_file(path: Path, opts: IngestOptions):
         except (OSError, pl.exceptions.ComputeError) as exc:
             raise SourceFileError(str(path), f"not readable as Parquet: {exc}") from None
         return _typed_usage(frame, path, from_text=False)
-    frame, _ = read_text_usage(path)
-    return _typed_usage(frame, path, from_text=True)
+    frame, bad_shape = read_text_usage(path)
+    rows, bad = _typed_usage(frame, path, from_text=True)
+    shaped = bad_shape.with_columns(reason=pl.lit(s.BAD_SHAPE), event_id=pl.lit(None, pl.String))
+    return rows, pl.concat([shaped, bad.select(shaped.columns)])
 
 
 # --- the entry point ------------------------------------------------------------------------

@@ -133,10 +133,25 @@ def read_mapped_csv(path: Path, column_map: ColumnMap) -> tuple[pl.DataFrame, pl
 
 
 def read_text_usage(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A CSV already in the usage schema, with a header (the `rate` command's CSV input)."""
-    try:
-        frame = pl.read_csv(path, infer_schema=False, row_index_name="source_row",
-                            row_index_offset=2)
-    except (pl.exceptions.ComputeError, OSError) as exc:
-        raise SourceFileError(str(path), f"not readable as a usage CSV: {exc}") from None
-    return frame, _bad_shape([])
+    """A CSV already in the usage schema, with a header (the `rate` command's CSV input).
+    Empty fields are nulls; a row with the wrong number of fields is `bad_shape`."""
+    header: tuple[str, ...] | None = None
+    rows, lines, bad = [], [], []
+    for line, row in _read_rows(path):
+        if not row:
+            continue
+        if header is None:
+            header = tuple(cell.strip() for cell in row)
+        elif len(row) == len(header):
+            rows.append(row)
+            lines.append(line)
+        else:
+            bad.append((line, row, f"{len(row)} fields; the header has {len(header)}"))
+    if header is None:
+        raise SourceFileError(str(path), "empty file: no header row")
+    frame = _frame(header, rows, lines).drop("record")
+    frame = frame.with_columns(
+        pl.when(pl.col(name).str.len_bytes() > 0).then(pl.col(name)).alias(name)
+        for name in header
+    )
+    return frame, _bad_shape(bad)

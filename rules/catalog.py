@@ -210,33 +210,48 @@ def _loc(loc: tuple) -> str:
     return out or "(top)"
 
 
-def _semantic_problems(model: CatalogModel) -> list[Problem]:
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _semantic_problems(raw: dict) -> list[Problem]:
+    """Cross-field checks, on the raw mapping so that they run even when some fields fail
+    validation (those are reported by pydantic; here malformed parts are skipped)."""
     problems = []
-    defaults = [i for i, p in enumerate(model.plans) if p.default]
+    decks = raw.get("decks") if isinstance(raw.get("decks"), dict) else {}
+    plans = [p if isinstance(p, dict) else {} for p in _list(raw.get("plans"))]
+    defaults = [i for i, p in enumerate(plans) if p.get("default") is True]
     if len(defaults) > 1:
         problems.append(Problem("plans", f"{len(defaults)} plans say default: true "
                                 f"({', '.join(f'plans[{i}]' for i in defaults)}); keep one"))
     seen: dict[str, int] = {}
-    for i, plan in enumerate(model.plans):
-        if plan.id in seen:
-            problems.append(
-                Problem(f"plans[{i}].id", f"{plan.id!r} is also plans[{seen[plan.id]}]")
-            )
-        seen.setdefault(plan.id, i)
+    for i, plan in enumerate(plans):
+        plan_id = plan.get("id")
+        if isinstance(plan_id, str):
+            if plan_id in seen:
+                problems.append(
+                    Problem(f"plans[{i}].id", f"{plan_id!r} is also plans[{seen[plan_id]}]")
+                )
+            seen.setdefault(plan_id, i)
         services: dict[str, int] = {}
-        for j, charge in enumerate(plan.charges):
+        for j, charge in enumerate(_list(plan.get("charges"))):
+            if not isinstance(charge, dict):
+                continue
             where = f"plans[{i}].charges[{j}]"
-            if charge.service in services:
-                problems.append(Problem(f"{where}.service", f"{charge.service!r} is already "
-                                        f"priced by charges[{services[charge.service]}]"))
-            services.setdefault(charge.service, j)
-            kind = RATE_UNITS[charge.per][0]
-            if kind not in ("any", charge.service) and charge.service in ("voice", "sms", "data"):
-                problems.append(Problem(f"{where}.per", f"{charge.per!r} measures {kind}, "
-                                        f"not {charge.service}"))
-            if isinstance(charge, DeckCharge) and charge.deck not in model.decks:
-                hint = difflib.get_close_matches(charge.deck, model.decks, n=1)
-                problems.append(Problem(f"{where}.deck", f"no deck {charge.deck!r} in `decks`"
+            service = charge.get("service")
+            if isinstance(service, str):
+                if service in services:
+                    problems.append(Problem(f"{where}.service", f"{service!r} is already "
+                                            f"priced by charges[{services[service]}]"))
+                services.setdefault(service, j)
+            kind = RATE_UNITS.get(charge.get("per"), ("any",))[0]
+            if kind not in ("any", service) and service in ("voice", "sms", "data"):
+                problems.append(Problem(f"{where}.per", f"{charge['per']!r} measures {kind}, "
+                                        f"not {service}"))
+            deck = charge.get("deck")
+            if isinstance(deck, str) and deck not in decks:
+                hint = difflib.get_close_matches(deck, list(decks), n=1)
+                problems.append(Problem(f"{where}.deck", f"no deck {deck!r} in `decks`"
                                         + (f"; did you mean {hint[0]!r}?" if hint else "")))
     return problems
 
@@ -254,23 +269,27 @@ def load_catalog(path: str | Path) -> Catalog:
         raise CatalogError(str(path), [Problem(str(path), f"not valid YAML: {exc}")]) from None
     if not isinstance(raw, dict):
         raise CatalogError(str(path), [Problem("(top)", "a catalog is a YAML mapping")])
+    problems: list[Problem] = []
+    model = None
     try:
         model = CatalogModel.model_validate(raw)
     except ValidationError as exc:
-        problems = [Problem(_loc(e["loc"]), e["msg"].removeprefix("Value error, "))
-                    for e in exc.errors()]
-        raise CatalogError(str(path), problems) from None
-    problems = _semantic_problems(model)
+        problems += [Problem(_loc(e["loc"]), e["msg"].removeprefix("Value error, "))
+                     for e in exc.errors()]
+    problems += _semantic_problems(raw)
     digest = hashlib.sha256(raw_text)
     decks = {}
-    for name, ref in model.decks.items():
-        deck_path = (path.parent / ref.file)
+    raw_decks = raw.get("decks") if isinstance(raw.get("decks"), dict) else {}
+    for name, ref in raw_decks.items():
+        if not (isinstance(ref, dict) and isinstance(ref.get("file"), str)):
+            continue  # reported by validation
+        deck_path = path.parent / ref["file"]
         if not deck_path.is_file():
             problems.append(Problem(f"decks.{name}.file", f"no such file {deck_path}"))
             continue
         decks[name] = load_deck(deck_path, f"decks.{name}.file", problems)
         digest.update(deck_path.read_bytes())
-    if problems:
+    if problems or model is None:
         raise CatalogError(str(path), problems)
     return Catalog(model=model, decks=decks, path=path, digest=digest.hexdigest()[:16])
 

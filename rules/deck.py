@@ -37,11 +37,27 @@ DECK_SCHEMA = {
 }
 
 
-def _read_text_table(path: Path) -> pl.DataFrame:
+def _read_text_table(path: Path, problems: list[Problem]) -> tuple[list[str], list[dict], list]:
+    """(header, rows as dicts of text, line of each row); ragged CSV rows are problems."""
     if path.suffix.lower() == ".parquet":
-        frame = pl.read_parquet(path)
-        return frame.with_columns(pl.all().cast(pl.String))
-    return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+        frame = pl.read_parquet(path).with_columns(pl.all().cast(pl.String))
+        return frame.columns, frame.to_dicts(), list(range(1, len(frame) + 1))
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        header = [cell.strip() for cell in next(reader, [])]
+        rows, lines = [], []
+        for cells in reader:
+            if not cells:
+                continue
+            if len(cells) != len(header):
+                problems.append(Problem(f"{path}:{reader.line_num}", f"{len(cells)} fields; "
+                                        f"the header has {len(header)}"))
+                continue
+            rows.append(dict(zip(header, cells, strict=True)))
+            lines.append(reader.line_num)
+    return header, rows, lines
 
 
 def _parse_instant(text: str, zone: str = "UTC") -> datetime:
@@ -105,12 +121,12 @@ def parse_rows(rows: list[dict], where, problems: list[Problem], *, decimal_comm
 def load_deck(path: Path, label: str, problems: list[Problem]) -> pl.DataFrame:
     """Read a normalised deck file; problems are appended, each naming file and row."""
     try:
-        frame = _read_text_table(path)
+        header, rows, lines = _read_text_table(path, problems)
     except (OSError, pl.exceptions.PolarsError) as exc:
         problems.append(Problem(label, f"cannot read deck file {path}: {exc}"))
         return pl.DataFrame(schema=DECK_SCHEMA)
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    unknown = [c for c in frame.columns if c not in DECK_COLUMNS]
+    missing = [c for c in REQUIRED if c not in header]
+    unknown = [c for c in header if c not in DECK_COLUMNS]
     if missing or unknown:
         if missing:
             problems.append(Problem(f"{path}", f"missing columns {missing}"))
@@ -118,9 +134,7 @@ def load_deck(path: Path, label: str, problems: list[Problem]) -> pl.DataFrame:
             problems.append(Problem(f"{path}", f"unknown columns {unknown}; a deck has "
                                     f"{list(DECK_COLUMNS)}"))
         return pl.DataFrame(schema=DECK_SCHEMA)
-    rows = frame.to_dicts()
-    header_lines = 0 if path.suffix.lower() == ".parquet" else 1
-    return parse_rows(rows, lambda i: f"{path}:{i + 1 + header_lines}", problems)
+    return parse_rows(rows, lambda i: f"{path}:{lines[i]}", problems)
 
 
 # --- importing a carrier's deck -----------------------------------------------------------

@@ -64,10 +64,17 @@ def parse_decimal(text: str | int | Decimal, *, decimal_comma: bool = False) -> 
 def to_nanos(value: str | int | Decimal, *, decimal_comma: bool = False) -> int:
     """Exact conversion to nanos; refuses more than 9 decimal places instead of rounding."""
     d = parse_decimal(value, decimal_comma=decimal_comma)
-    scaled = d.scaleb(SCALE)
-    if scaled != scaled.to_integral_value():
-        raise MoneyError(f"{value!r} has more than {SCALE} decimal places")
-    n = int(scaled)
+    # Integer arithmetic on the digits: Decimal.scaleb would round beyond 28 digits.
+    sign, digits, exponent = d.as_tuple()
+    coefficient = int("".join(map(str, digits)) or "0")
+    shift = exponent + SCALE
+    if shift >= 0:
+        n = coefficient * 10**shift
+    else:
+        n, rest = divmod(coefficient, 10**-shift)
+        if rest:
+            raise MoneyError(f"{value!r} has more than {SCALE} decimal places")
+    n = -n if sign else n
     if abs(n) > INT64_MAX:
         raise MoneyError(f"{value!r} is too large")
     return n

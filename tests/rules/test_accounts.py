@@ -1,0 +1,66 @@
+"""Accounts: which plan each subscriber holds; every problem named by file:line."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from ingest.schema import USAGE_SCHEMA
+from rating import compile_catalog, rate_batch
+from rules import AccountsError, load_accounts, load_catalog
+
+CATALOG = """\
+catalog: 1
+currency: EUR
+plans:
+  - id: basic
+    default: true
+    charges: [{service: sms, rate: "0.05", per: message}]
+  - id: pro
+    charges: [{service: sms, rate: "0.01", per: message}]
+"""
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    return load_catalog(tmp_path / "catalog.yaml")
+
+
+def test_every_problem_is_named_by_file_and_line(tmp_path, catalog):
+    path = tmp_path / "accounts.csv"
+    path.write_text("subscriber_id,plan_id\nS1,pro\n,basic\nS3,gold\nS1,basic\n")
+    with pytest.raises(AccountsError) as info:
+        load_accounts(path, catalog)
+    problems = {p.where: p.what for p in info.value.problems}
+    assert set(problems) == {f"{path}:{n}" for n in (2, 3, 4, 5)}
+    assert "'S1' appears more than once" in problems[f"{path}:2"]
+    assert problems[f"{path}:3"] == "subscriber_id is empty"
+    assert "plan 'gold' is not in the catalog" in problems[f"{path}:4"]
+    assert "'S1' appears more than once" in problems[f"{path}:5"]
+
+
+def test_wrong_columns_are_refused(tmp_path, catalog):
+    path = tmp_path / "accounts.csv"
+    path.write_text("subscriber_id,plan\nS1,pro\n")
+    with pytest.raises(AccountsError, match=r"expected exactly \['subscriber_id', 'plan_id'\]"):
+        load_accounts(path, catalog)
+
+
+def test_subscribers_without_a_row_hold_the_default_plan(tmp_path, catalog):
+    path = tmp_path / "accounts.parquet"
+    pl.DataFrame({"subscriber_id": ["S1"], "plan_id": ["pro"]}).write_parquet(path)
+    accounts = load_accounts(path, catalog)
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [("e1", "S1"), ("e2", "S2")]
+    usage = pl.DataFrame({
+        "event_id": [e for e, _ in rows], "subscriber_id": [s for _, s in rows],
+        "service": ["sms", "sms"], "started_at": [t, t], "quantity": [1, 1],
+        "destination": ["D", "D"],
+    }).with_columns(pl.lit(None).cast(d).alias(c) for c, d in USAGE_SCHEMA.items()
+                    if c not in ("event_id", "subscriber_id", "service", "started_at",
+                                 "quantity", "destination")).select(list(USAGE_SCHEMA))
+    out = rate_batch(usage, catalog, compile_catalog(catalog), accounts, "r")
+    assert out.select("event_id", "plan_id", "amount").rows() == [
+        ("e1", "pro", Decimal("0.01")), ("e2", "basic", Decimal("0.05"))]
