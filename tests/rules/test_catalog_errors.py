@@ -139,11 +139,10 @@ def test_deck_problems_name_file_and_line(tmp_path, deck, line, words):
     assert has(problems, f"{tmp_path / 'intl.csv'}:{line}", *words), problems
 
 
-def test_deck_row_with_too_many_fields_is_refused_naming_the_file(tmp_path):
+def test_deck_row_with_too_many_fields_is_refused_naming_file_and_line(tmp_path):
     deck = "prefix,destination,rate\n44,UK,0,1\n"  # a decimal comma in a comma-separated deck
     problems = problems_of(write_catalog(tmp_path, GOOD, {"intl.csv": deck}))
-    assert len(problems) == 1
-    assert str(tmp_path / "intl.csv") in problems[0][1]
+    assert problems == [(f"{tmp_path / 'intl.csv'}:2", "4 fields; the header has 3")]
 
 
 def test_unknown_deck_column_is_refused_naming_the_file(tmp_path):
