@@ -1,4 +1,4 @@
-"""Rating a batch of usage: plan, tariff, longest prefix, increments, exact amounts."""
+"""Rating a batch of usage: plan, tariff, longest prefix, spans, exact amounts."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import polars as pl
 import pyarrow as pa
 
 from rules import Accounts, Catalog
-from rules.money import INT64_MAX, nanos_to_arrow, round_nanos
+from rules.money import INT64_MAX, ROUNDING_METHODS, nanos_to_arrow, round_nanos
 
 from . import schema as s
+from .calendar import build_calendar
 from .errors import OverflowRisk
 from .kernels.prefix import longest_prefix
-from .tariff import CompiledTariff
+from .kernels.spans import NO_BAND, split_spans
+from .plans import plan_candidates
+from .tariff import NO_LIMIT, CompiledTariff
+
+MICROS = 1_000_000
 
 
 def _string_buffers(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -28,32 +33,97 @@ def _string_buffers(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return offsets, data
 
 
-def billed_quantity(quantity, min_billed, first, nxt) -> np.ndarray:
-    """Quantity after the minimum and the increments: the first block, then whole next blocks.
-    Zero stays zero."""
-    q = np.maximum(quantity, min_billed)
-    beyond = np.maximum(q - first, 0)
-    billed = np.where(q <= first, first, first + -(-beyond // nxt) * nxt)
-    return np.where(quantity > 0, billed, 0)
+class _Calendars:
+    """Every tariff's band calendar over the batch's time range, concatenated."""
+
+    def __init__(self, compiled: CompiledTariff, lo_us: int, hi_us: int) -> None:
+        froms, masks, lo, hi = [], [], [], []
+        count = 0
+        for t, bands in enumerate(compiled.tariff_bands):
+            seg_from, seg_mask = build_calendar(bands, compiled.tariff_zone[t],
+                                                compiled.holidays, lo_us, hi_us)
+            lo.append(count)
+            count += len(seg_from)
+            hi.append(count)
+            froms.append(seg_from)
+            masks.append(seg_mask)
+        self.seg_from = np.concatenate(froms) if froms else np.zeros(0, np.int64)
+        self.seg_mask = np.concatenate(masks) if masks else np.zeros(0, np.uint64)
+        self.lo = np.array(lo, dtype=np.int64)
+        self.hi = np.array(hi, dtype=np.int64)
+
+    def segment(self, tariff: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Index of the segment holding each instant in its tariff's calendar (-1: none)."""
+        seg = np.full(len(tariff), -1, dtype=np.int64)
+        for t in np.unique(tariff[tariff >= 0]):
+            rows = tariff == t
+            part = self.seg_from[self.lo[t]: self.hi[t]]
+            seg[rows] = self.lo[t] + np.searchsorted(part, at[rows], side="right") - 1
+        return seg
 
 
-def _plan_of(usage: pl.DataFrame, catalog: Catalog, accounts: Accounts | None) -> pl.Series:
-    default = catalog.default_plan.id if catalog.default_plan else None
-    if accounts is None:
-        return pl.Series("plan_id", [default] * len(usage), dtype=pl.String)
-    joined = usage.select("subscriber_id").join(
-        accounts.plans, on="subscriber_id", how="left", maintain_order="left"
-    )
-    return joined["plan_id"].fill_null(default) if default else joined["plan_id"]
+def _match(usage, compiled, candidates, calendars, at, offsets, data):
+    """Try each candidate plan in turn for rows still unmatched: (plan, tariff, entry)."""
+    n = len(usage)
+    plan = pl.Series("plan_id", [None] * n, dtype=pl.String)
+    tariff = np.full(n, -1, dtype=np.int64)
+    entry = np.full(n, -1, dtype=np.int32)
+    any_tariff = np.zeros(n, dtype=bool)
+    blocked = usage["unrated_reason"].is_not_null().to_numpy()
+    for candidate in candidates:
+        t = compiled.tariff_index(candidate, usage["service"]).astype(np.int64)
+        open_rows = (entry < 0) & ~blocked & (t >= 0)
+        any_tariff |= open_rows
+        seg = calendars.segment(np.where(open_rows, t, -1), at)
+        roots = np.where(open_rows, compiled.roots[np.maximum(t, 0)], -1).astype(np.int32)
+        mask = np.where(seg >= 0, calendars.seg_mask[np.maximum(seg, 0)], 0).astype(np.uint64)
+        found = longest_prefix(offsets, data, roots, at, mask, *compiled.trie,
+                               compiled.entry["mask"])
+        took = open_rows & (found >= 0)
+        entry = np.where(took, found, entry)
+        tariff = np.where(took, t, tariff)
+        plan = pl.select(pl.when(pl.Series(took)).then(candidate).otherwise(plan)).to_series()
+    return plan.alias("plan_id"), tariff, entry, any_tariff
 
 
-def _cycles(started: pl.Expr, zone: pl.Expr, zones: list[str]) -> tuple[pl.Expr, pl.Expr]:
-    """Calendar month of each instant in its plan's zone, as local dates [start, end)."""
-    start = pl.lit(None, pl.Date)
-    for z in zones:
-        local = started.dt.convert_time_zone(z).dt.date().dt.month_start()
-        start = pl.when(zone == z).then(local).otherwise(start)
-    return start, start.dt.offset_by("1mo")
+def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of):
+    """Cost of each span and amount of each row, exactly, with the catalog's rounding.
+    ``rate_of``: the rate in force at each row's start, whose connect fee, cap and total
+    rounding apply (CGRateS charges the connect fee from the first span only)."""
+    n = len(rate_of)
+    slot = compiled.slot
+    rate, unit = slot["rate"][o_slot], slot["unit"][o_slot]
+    inc = slot["increment"][o_slot]
+    too_big = o_billed > INT64_MAX // np.maximum(rate, 1)
+    if too_big.any():
+        k = int(np.argmax(too_big))
+        raise OverflowRisk(f"a rate of {rate[k]} nanos x {o_billed[k]} billed units leaves "
+                           "exact 64-bit arithmetic; check the usage's quantity unit and the "
+                           "tariff's `per`")
+    g = compiled.cgrates_decimals
+    if g is None:  # native: multiply exactly, reach 9 places once per span
+        cost = round_nanos(rate * o_billed, unit)
+    else:  # cgrates: each increment's cost rounded half-up to G places, times increments
+        step = 10 ** (9 - g)
+        cost = o_count * (round_nanos(rate * inc, unit * step) * step)
+    total = np.zeros(n, dtype=np.int64)
+    np.add.at(total, row, cost)
+    billed = np.zeros(n, dtype=np.int64)
+    np.add.at(billed, row, o_billed)
+
+    has = billed > 0
+    r = compiled.rate
+    amount = np.where(has, total + r["connect"][rate_of], 0)
+    max_cost = np.where(has, r["max_cost"][rate_of], NO_LIMIT)
+    over = (max_cost != NO_LIMIT) & (amount > max_cost)
+    flagged = over & r["flag_max_cost"][rate_of]
+    amount = np.where(over & ~flagged, max_cost, amount)
+    method = np.where(has, r["round_method"][rate_of], NO_LIMIT)
+    for m in np.unique(method[method >= 0]):
+        rows = method == m
+        step = 10 ** (9 - r["round_decimals"][rate_of[rows]])
+        amount[rows] = round_nanos(amount[rows], step, ROUNDING_METHODS[m]) * step
+    return cost, amount, billed, flagged
 
 
 def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
@@ -61,78 +131,118 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     """Rate one batch (a bucket of subscribers). Returns usage with the rated columns; every
     input row comes out once, as `rated` or `unrated` with a reason."""
     n = len(usage)
-    plan = _plan_of(usage, catalog, accounts)
-    tariff = compiled.tariff_index(plan, usage["service"])
-    has_prior = usage["unrated_reason"].is_not_null().to_numpy()
-    roots = np.where((tariff >= 0) & ~has_prior, compiled.roots[np.maximum(tariff, 0)], -1)
-    offsets, data = _string_buffers(usage["destination"])
     at = usage["started_at"].dt.epoch("us").fill_null(0).to_numpy()
-    entry = longest_prefix(offsets, data, roots.astype(np.int32), at, *compiled.trie)
+    qty = usage["quantity"].fill_null(0).to_numpy()
+    lo, hi = (int(at.min()), int((at + qty * MICROS).max())) if n else (0, 0)
+    calendars = _Calendars(compiled, lo, hi)
+    offsets, data = _string_buffers(usage["destination"])
+    candidates = plan_candidates(usage, catalog, accounts)
+    plan, tariff, entry, any_tariff = _match(usage, compiled, candidates, calendars, at,
+                                             offsets, data)
 
+    seg0 = calendars.segment(tariff, at)
+    seg_hi = np.where(tariff >= 0, calendars.hi[np.maximum(tariff, 0)], 0)
+    split = np.where(tariff >= 0, compiled.tariff_split[np.maximum(tariff, 0)], False)
+    kernel_args = (at, qty, split, entry.astype(np.int64), seg0, seg_hi, calendars.seg_from,
+                   calendars.seg_mask, compiled.entry["bind_lo"], compiled.entry["bind_hi"],
+                   compiled.entry["next"], compiled.entry["next_from"],
+                   compiled.binding["bit"], compiled.binding["weight"],
+                   compiled.binding["from"], compiled.binding["rate"],
+                   compiled.rate["slot_lo"], compiled.rate["slot_hi"],
+                   compiled.rate["min_billed"], compiled.rate["free_below"],
+                   compiled.slot["from"], compiled.slot["increment"])
+    empty = np.zeros(0, dtype=np.int64)
+    upper, _, _ = split_spans(False, empty, *kernel_args, empty, empty, empty, empty, empty)
+    starts = np.concatenate([[0], np.cumsum(upper)[:-1]]) if n else empty
+    size = int(upper.sum())
+    o_entry, o_bind, o_slot, o_count, o_billed = (np.zeros(size, np.int64) for _ in range(5))
+    counts, status, first_bind = split_spans(True, starts, *kernel_args, o_entry, o_bind,
+                                             o_slot, o_count, o_billed)
+    keep = np.zeros(size, dtype=bool)
+    for_row = np.repeat(np.arange(n), upper)
+    keep[np.arange(size) - starts[for_row] < counts[for_row]] = True
+    row = for_row[keep]
+    o_entry, o_bind, o_slot, o_count, o_billed = (
+        a[keep] for a in (o_entry, o_bind, o_slot, o_count, o_billed))
+    rate_of = np.where(first_bind >= 0, compiled.binding["rate"][np.maximum(first_bind, 0)], 0)
+    cost, amount, billed, flagged = _price(compiled, row, o_slot, o_count, o_billed, rate_of)
+
+    no_band = status == NO_BAND
+    rated = (entry >= 0) & ~no_band
     reason = usage.select(pl.coalesce(
         pl.col("unrated_reason"),
-        pl.when(plan.is_null()).then(pl.lit(s.NO_SUBSCRIPTION)),
-        pl.when(pl.Series(tariff < 0)).then(pl.lit(s.NO_TARIFF)),
+        pl.when(candidates[0].is_null() & pl.Series(~any_tariff)).then(
+            pl.lit(s.NO_SUBSCRIPTION)),
+        pl.when(pl.Series(~any_tariff)).then(pl.lit(s.NO_TARIFF)),
         pl.when(pl.Series(entry < 0)).then(pl.lit(s.NO_RATE)),
+        pl.when(pl.Series(no_band)).then(pl.lit(s.NO_BAND)),
     )).to_series()
-    rated = entry >= 0
 
-    e = compiled.entries[np.maximum(entry, 0)] if n else compiled.entries.clear()
-    qty = usage["quantity"].to_numpy()
-    rate = e["rate_nanos"].to_numpy()
-    billed = billed_quantity(qty, e["min_billed"].to_numpy(), e["first_increment"].to_numpy(),
-                             e["next_increment"].to_numpy())
-    billed = np.where(rated, billed, 0)
-    # Row by row: rate x billed must stay inside int64 (checked without overflowing).
-    too_big = rated & (billed > INT64_MAX // np.maximum(rate, 1))
-    if too_big.any():
-        i = int(np.argmax(too_big))
-        raise OverflowRisk(
-            f"event {usage['event_id'][i]!r}: rate {rate[i]} nanos x {billed[i]} billed units "
-            "leaves exact 64-bit arithmetic; check the usage's quantity unit and the tariff's "
-            "`per`"
-        )
-    cost = round_nanos(rate * billed, e["unit_size"].to_numpy())
-    connect = e["connect_nanos"].to_numpy()
-    amount = np.where(billed > 0, cost + connect, 0)
+    explained = compiled.entries[np.maximum(entry, 0)] if n else compiled.entries.clear()
+    first_slot = compiled.rate["slot_lo"][rate_of]
+    params = compiled.rate_params
+    rate_name = pl.Series([r.name or None for r in params], dtype=pl.String)[rate_of]
+    increments = pl.Series(["/".join(str(sl[3]) for sl in r.slots) if len(r.slots) > 1
+                            else f"{r.slots[0][3]}/{r.slots[0][3]}" for r in params],
+                           dtype=pl.String)[rate_of]
+    per = pl.Series([r.slots[0][4] for r in params], dtype=pl.String)[rate_of]
 
-    def money(values: np.ndarray) -> pl.Series:
-        return pl.from_arrow(nanos_to_arrow(values, rated))
+    def money(values: np.ndarray, valid=rated) -> pl.Series:
+        return pl.from_arrow(nanos_to_arrow(values, valid))
 
+    spans = _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, n, rated)
     zone_of = {p.id: catalog.plan_zone(p) for p in catalog.model.plans}
-    zone = plan.replace_strict(zone_of, default=catalog.model.timezone, return_dtype=pl.String)
-    explained = e.select(
-        "tariff", "deck", "matched_prefix", "destination_name", "rate_unit", "increments",
-        "effective_from",
-    ).get_columns()
     out = usage.with_columns(
         status=pl.Series(np.where(rated, s.RATED, s.UNRATED), dtype=pl.String),
         reason=reason,
         plan_id=plan,
-        _zone=zone,
-        _rated=pl.Series(rated),
-        rate=money(rate),
-        connect_fee=money(connect),
-        billed_quantity=pl.Series(billed, dtype=pl.Int64),
+        rate_id=rate_name,
+        rate=money(compiled.slot["rate"][first_slot]),
+        rate_unit=per,
+        connect_fee=money(compiled.rate["connect"][rate_of]),
+        increments=increments,
+        billed_quantity=pl.Series(np.where(rated, billed, 0), dtype=pl.Int64),
         amount=money(amount),
-        _cost=money(np.where(billed > 0, cost, 0)),
-    ).with_columns(*explained)
+        flags=pl.Series(np.where(flagged & rated, "max_cost", None), dtype=pl.String),
+        spans=spans,
+        _rated=pl.Series(rated),
+        _zone=plan.replace_strict(zone_of, default=catalog.model.timezone,
+                                  return_dtype=pl.String),
+    ).with_columns(*explained.drop("effective_from").get_columns())
     zones = sorted(set(zone_of.values()))
-    cycle_start, cycle_end = _cycles(pl.col("started_at"), pl.col("_zone"), zones)
-    hide = ["tariff", "deck", "matched_prefix", "destination_name", "rate_unit", "increments"]
+    cycle_start = pl.lit(None, pl.Date)
+    for z in zones:
+        local = pl.col("started_at").dt.convert_time_zone(z).dt.date().dt.month_start()
+        cycle_start = pl.when(pl.col("_zone") == z).then(local).otherwise(cycle_start)
+    hide = ["plan_id", "tariff", "deck", "matched_prefix", "destination_name", "rate_id",
+            "rate_unit", "increments"]
     out = out.with_columns(
         [pl.when(pl.col("_rated")).then(pl.col(c)).alias(c) for c in hide],
         currency=pl.lit(catalog.currency),
         cycle_start=cycle_start,
-        cycle_end=cycle_end,
-        spans=pl.when(pl.col("_rated")).then(pl.concat_list(pl.struct(
-            band=pl.lit("all"),
-            slot=pl.lit(0, pl.Int32),
-            version=pl.col("effective_from"),
-            billed_quantity=pl.col("billed_quantity"),
-            cost=pl.col("_cost"),
-        ))),
         run_id=pl.lit(run_id),
-    )
+    ).with_columns(cycle_end=pl.col("cycle_start").dt.offset_by("1mo"))
     usage_cols = [c for c in usage.columns if c != "unrated_reason"]
     return out.select(*usage_cols, *[pl.col(c).cast(t) for c, t in s.RATED_COLUMNS.items()])
+
+
+def _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, n, rated):
+    """The parts of each event as a list of structs (null for unrated events)."""
+    slot_index = o_slot - compiled.rate["slot_lo"][compiled.binding["rate"][o_bind]]
+    version = compiled.entries["effective_from"].to_arrow()
+    struct = pa.StructArray.from_arrays(
+        [
+            pa.array([compiled.binding_band[b] for b in o_bind.tolist()], pa.string()),
+            pa.array(slot_index, pa.int32()),
+            version.take(pa.array(o_entry)) if len(o_entry) else pa.array(
+                [], version.type),
+            pa.array(o_billed, pa.int64()),
+            nanos_to_arrow(cost),
+        ],
+        names=["band", "slot", "version", "billed_quantity", "cost"],
+    )
+    counts = np.bincount(row, minlength=n) if n else np.zeros(0, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), struct,
+                                     mask=pa.array(~rated) if n else None)
+    return pl.from_arrow(lists).alias("spans")

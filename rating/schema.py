@@ -24,12 +24,14 @@ RATED_COLUMNS: dict[str, pl.DataType] = {
     "deck": pl.String(),
     "matched_prefix": pl.String(),
     "destination_name": pl.String(),
-    "rate": MONEY,                    # price per rate unit
+    "rate_id": pl.String(),           # a named rate of the catalog; null for a deck row's own
+    "rate": MONEY,                    # price per rate unit (first part's slot)
     "rate_unit": pl.String(),         # minute, message, MB, ...
     "connect_fee": MONEY,
     "increments": pl.String(),        # first/next block, in quantity units
     "billed_quantity": pl.Int64(),    # after minimum and increments
     "amount": MONEY,                  # before cycle-level discounts and tax
+    "flags": pl.String(),             # max_cost: over the cap, for a disconnect policy
     "currency": pl.String(),
     "cycle_start": pl.Date(),         # local dates in the plan's zone, [start, end)
     "cycle_end": pl.Date(),
@@ -44,3 +46,4 @@ UNRATED = "unrated"
 NO_SUBSCRIPTION = "no_subscription"  # no account and no default plan
 NO_TARIFF = "no_tariff"              # the plan does not price this service
 NO_RATE = "no_rate"                  # no prefix of the destination is in the deck
+NO_BAND = "no_band"                  # part of the event falls in no band of its destination

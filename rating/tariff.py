@@ -1,84 +1,242 @@
-"""A catalog compiled for rating: one trie per (plan, service) and flat entry arrays."""
+"""A catalog compiled for rating: per (plan, service) a trie of destinations; flat arrays of
+entries (one prefix version), bindings (band -> rate), rates and rate slots."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import polars as pl
 
 from rules import Catalog, DeckCharge
-from rules.money import to_nanos
-from rules.units import parse_increments
+from rules.catalog import Band, Rate
+from rules.money import ROUNDING_METHODS, to_nanos
+from rules.units import RATE_UNITS, parse_increments
 
-from .kernels.prefix import ALWAYS, Trie
+from .calendar import ALWAYS
+from .errors import RatingError
+from .kernels.prefix import ALWAYS as SINCE_EVER
+from .kernels.prefix import Trie
+
+NO_LIMIT = -1
+
+
+@dataclass(frozen=True)
+class RateParams:
+    """A rate reduced to integers: what the span kernel and the pricing need."""
+
+    name: str
+    connect: int
+    slots: tuple[tuple[int, int, int, int, str], ...]  # (from, rate nanos, unit, increment, per)
+    min_billed: int = 0
+    free_below: int = 0
+    max_cost: int = NO_LIMIT
+    flag_max_cost: bool = False
+    round_method: int = NO_LIMIT  # index into ROUNDING_METHODS
+    round_decimals: int = 9
+
+
+def _per_text(per) -> str:
+    return per if isinstance(per, str) else f"{per} units"
+
+
+def _unit(per) -> int:
+    return per if isinstance(per, int) else RATE_UNITS[per][1]
+
+
+def named_rate(name: str, rate: Rate) -> RateParams:
+    rounding = rate.total_rounding
+    return RateParams(
+        name=name,
+        connect=to_nanos(rate.connect_fee),
+        slots=tuple((s.from_, to_nanos(s.rate), _unit(s.per), s.increment, _per_text(s.per))
+                    for s in rate.slots),
+        min_billed=rate.min_billed,
+        free_below=rate.free_below,
+        max_cost=NO_LIMIT if rate.max_cost is None else to_nanos(rate.max_cost),
+        flag_max_cost=rate.max_cost_policy == "flag",
+        round_method=NO_LIMIT if rounding is None else ROUNDING_METHODS.index(rounding.method),
+        round_decimals=9 if rounding is None else rounding.decimals,
+    )
+
+
+def inline_rate(charge, rate_nanos: int, connect: int | None, first: int | None,
+                nxt: int | None, min_billed: int | None) -> RateParams:
+    """A deck row's or flat price's rate: the first block, then next blocks, at one price,
+    with the charge's defaults where the row gives none."""
+    if first is None:
+        first, nxt = parse_increments(charge.increments)
+    unit, per = _unit(charge.per), _per_text(charge.per)
+    slots = [(0, rate_nanos, unit, first or nxt, per)]
+    if first and first != nxt:
+        slots.append((first, rate_nanos, unit, nxt, per))
+    return RateParams(
+        name="",
+        connect=to_nanos(charge.connect_fee) if connect is None else connect,
+        slots=tuple(slots),
+        min_billed=charge.min_billed if min_billed is None else min_billed,
+        free_below=charge.free_below,
+        max_cost=NO_LIMIT if charge.max_cost is None else to_nanos(charge.max_cost),
+        flag_max_cost=charge.max_cost_policy == "flag",
+    )
+
+
+@dataclass
+class _Builder:
+    rates: dict[RateParams, int] = field(default_factory=dict)
+    bindings: list[tuple[int, int, int, int, str]] = field(default_factory=list)
+
+    def rate(self, params: RateParams) -> int:
+        return self.rates.setdefault(params, len(self.rates))
 
 
 @dataclass(frozen=True)
 class CompiledTariff:
-    """Entry i is one priced prefix (one version) of one tariff, with every parameter
-    resolved (deck row values override the charge's defaults)."""
+    """Everything rating needs, as arrays. Tariff t is one (plan, service)."""
 
-    tariff_keys: dict[tuple[str, str], int]  # (plan_id, service) -> tariff index
-    roots: np.ndarray            # int32[tariffs]
-    trie: tuple                  # Trie.arrays()
-    entries: pl.DataFrame        # per entry: explanation and parameters
+    tariff_keys: dict[tuple[str, str], int]
+    tariff_zone: list[str]
+    tariff_bands: list[list[Band | None]]  # bit k of a tariff's masks is band k
+    tariff_split: np.ndarray
+    holidays: frozenset[date]
+    roots: np.ndarray
+    trie: tuple
+    entries: pl.DataFrame  # tariff, deck, matched_prefix, destination_name, effective_from
+    entry: dict[str, np.ndarray]  # mask, bind_lo, bind_hi, next, next_from
+    binding: dict[str, np.ndarray]  # bit, weight, from, rate
+    binding_band: list[str]
+    rate: dict[str, np.ndarray]  # connect, slot_lo, slot_hi, min_billed, free_below, ...
+    rate_params: list[RateParams]
+    slot: dict[str, np.ndarray]  # from, rate, unit, increment
+    cgrates_decimals: int | None
 
     def tariff_index(self, plan: pl.Series, service: pl.Series) -> np.ndarray:
         keys = {f"{p}\x1f{s}": t for (p, s), t in self.tariff_keys.items()}
-        joined = (plan.fill_null("") + "\x1f" + service.fill_null(""))
+        joined = plan.fill_null("") + "\x1f" + service.fill_null("")
         return joined.replace_strict(keys, default=-1, return_dtype=pl.Int32).to_numpy()
 
 
-def compile_catalog(catalog: Catalog) -> CompiledTariff:
-    trie = Trie()
-    keys: dict[tuple[str, str], int] = {}
-    roots: list[int] = []
-    parts: list[pl.DataFrame] = []
-    count = 0
-    for plan in catalog.model.plans:
-        for charge in plan.charges:
-            first, nxt = parse_increments(charge.increments)
-            if isinstance(charge, DeckCharge):
-                rows = catalog.decks[charge.deck]
-            else:
-                rows = pl.DataFrame({
-                    "prefix": [""], "destination": [charge.destination or charge.service],
-                    "rate_nanos": [to_nanos(charge.rate)],
-                }).with_columns(
-                    connect_nanos=pl.lit(None, pl.Int64), first_increment=pl.lit(None, pl.Int64),
-                    next_increment=pl.lit(None, pl.Int64), min_billed=pl.lit(None, pl.Int64),
-                    effective_from=pl.lit(None, pl.Datetime("us", "UTC")),
-                )
-            root = trie.new_root()
-            keys[(plan.id, charge.service)] = len(roots)
-            roots.append(root)
-            table = rows.select(
-                pl.lit(f"{plan.id}/{charge.service}").alias("tariff"),
-                pl.lit(charge.deck if isinstance(charge, DeckCharge) else None,
-                       pl.String).alias("deck"),
-                pl.col("prefix").alias("matched_prefix"),
-                pl.col("destination").alias("destination_name"),
-                pl.col("rate_nanos"),
-                pl.lit(charge.per).alias("rate_unit"),
-                pl.lit(charge.unit_size, pl.Int64).alias("unit_size"),
-                pl.col("connect_nanos").fill_null(to_nanos(charge.connect_fee)),
-                pl.col("first_increment").fill_null(first),
-                pl.col("next_increment").fill_null(nxt),
-                pl.col("min_billed").fill_null(charge.min_billed),
-                pl.col("effective_from"),
-            )
-            froms = table["effective_from"].dt.epoch("us").fill_null(ALWAYS).to_list()
-            for offset, (prefix, eff) in enumerate(zip(table["matched_prefix"].to_list(), froms,
-                                                       strict=True)):
-                trie.insert(root, prefix, count + offset, eff)
-            count += len(table)
-            parts.append(table)
-    entries = pl.concat(parts).with_columns(
-        pl.format("{}/{}", "first_increment", "next_increment").alias("increments")
+def _flat_table(charge) -> pl.DataFrame:
+    rate_nanos = None if charge.rate is None else to_nanos(charge.rate)
+    return pl.DataFrame({
+        "prefix": [""], "destination": [charge.destination or charge.service],
+        "rate_nanos": [rate_nanos], "rate_id": [charge.rate_id],
+    }, schema_overrides={"rate_nanos": pl.Int64, "rate_id": pl.String}).with_columns(
+        band=pl.lit(None, pl.String), weight=pl.lit(None, pl.Int64),
+        connect_nanos=pl.lit(None, pl.Int64), first_increment=pl.lit(None, pl.Int64),
+        next_increment=pl.lit(None, pl.Int64), min_billed=pl.lit(None, pl.Int64),
+        effective_from=pl.lit(None, pl.Datetime("us", "UTC")), deck_row=pl.lit(0, pl.Int64),
     )
-    return CompiledTariff(tariff_keys=keys, roots=np.array(roots, dtype=np.int32),
-                          trie=trie.arrays(), entries=entries)
 
 
-__all__ = ["CompiledTariff", "compile_catalog"]
+def compile_catalog(catalog: Catalog) -> CompiledTariff:
+    model = catalog.model
+    named = {name: named_rate(name, rate) for name, rate in model.rates.items()}
+    trie, build = Trie(), _Builder()
+    keys, roots, zones, band_lists, splits = {}, [], [], [], []
+    entry_rows: list[dict] = []
+    e_mask, e_lo, e_hi, e_next, e_next_from = [], [], [], [], []
+    for plan in model.plans:
+        for charge in plan.charges:
+            is_deck = isinstance(charge, DeckCharge)
+            table = catalog.decks[charge.deck] if is_deck else _flat_table(charge)
+            names = sorted(table["band"].unique().to_list(),
+                           key=lambda b: (b is not None, b or ""))
+            bands = [ALWAYS if n is None else model.bands[n] for n in names]
+            if len(bands) > 64:
+                raise RatingError(f"plan {plan.id!r} {charge.service}: more than 64 bands")
+            bit_of = {name: k for k, name in enumerate(names)}
+            t = len(roots)
+            keys[(plan.id, charge.service)] = t
+            root = trie.new_root()
+            roots.append(root)
+            zones.append(catalog.plan_zone(plan))
+            band_lists.append(bands)
+            splits.append(charge.splits)
+            tariff = f"{plan.id}/{charge.service}"
+            ordered = table.sort("prefix", "effective_from", "deck_row")
+            groups = ordered.group_by(["prefix", "effective_from"], maintain_order=True)
+            previous_prefix, previous_entry = None, -1
+            for (prefix, effective), rows in groups:
+                e = len(e_mask)
+                mask = 0
+                e_lo.append(len(build.bindings))
+                for row in rows.iter_rows(named=True):
+                    if row["rate_id"] is not None:
+                        params = named[row["rate_id"]]
+                    else:
+                        params = inline_rate(charge, row["rate_nanos"], row["connect_nanos"],
+                                             row["first_increment"], row["next_increment"],
+                                             row["min_billed"])
+                    band = model.bands.get(row["band"]) if row["band"] else None
+                    weight = row["weight"] if row["weight"] is not None else (
+                        band.weight if band else 0)
+                    bit = bit_of[row["band"]]
+                    mask |= 1 << bit
+                    build.bindings.append((1 << bit, weight, band.from_ if band else 0,
+                                           build.rate(params), row["band"] or "all"))
+                e_hi.append(len(build.bindings))
+                e_mask.append(mask)
+                eff_us = SINCE_EVER if effective is None else int(
+                    pl.Series([effective]).dt.epoch("us")[0])
+                e_next.append(-1)
+                e_next_from.append(np.iinfo(np.int64).max)
+                if prefix == previous_prefix:  # a later version of the same prefix
+                    e_next[previous_entry] = e
+                    e_next_from[previous_entry] = eff_us
+                previous_prefix, previous_entry = prefix, e
+                trie.insert(root, prefix, e, eff_us)
+                entry_rows.append({
+                    "tariff": tariff, "deck": charge.deck if is_deck else None,
+                    "matched_prefix": prefix, "destination_name": rows["destination"][0],
+                    "effective_from": effective,
+                })
+    rate_params = list(build.rates)
+    slot_rows = [s for r in rate_params for s in r.slots]
+    slot_lo = np.cumsum([0] + [len(r.slots) for r in rate_params])[:-1]
+    return CompiledTariff(
+        tariff_keys=keys,
+        tariff_zone=zones,
+        tariff_bands=band_lists,
+        tariff_split=np.array(splits, dtype=np.bool_),
+        holidays=frozenset(model.holidays),
+        roots=np.array(roots, dtype=np.int32),
+        trie=trie.arrays(),
+        entries=pl.DataFrame(entry_rows, schema={
+            "tariff": pl.String, "deck": pl.String, "matched_prefix": pl.String,
+            "destination_name": pl.String, "effective_from": pl.Datetime("us", "UTC")}),
+        entry={
+            "mask": np.array(e_mask, dtype=np.uint64),
+            "bind_lo": np.array(e_lo, dtype=np.int64),
+            "bind_hi": np.array(e_hi, dtype=np.int64),
+            "next": np.array(e_next, dtype=np.int64),
+            "next_from": np.array(e_next_from, dtype=np.int64),
+        },
+        binding={
+            "bit": np.array([b[0] for b in build.bindings], dtype=np.uint64),
+            "weight": np.array([b[1] for b in build.bindings], dtype=np.int64),
+            "from": np.array([b[2] for b in build.bindings], dtype=np.int64),
+            "rate": np.array([b[3] for b in build.bindings], dtype=np.int64),
+        },
+        binding_band=[b[4] for b in build.bindings],
+        rate={
+            "connect": np.array([r.connect for r in rate_params], dtype=np.int64),
+            "slot_lo": np.asarray(slot_lo, dtype=np.int64),
+            "slot_hi": np.asarray(slot_lo + [len(r.slots) for r in rate_params], dtype=np.int64),
+            "min_billed": np.array([r.min_billed for r in rate_params], dtype=np.int64),
+            "free_below": np.array([r.free_below for r in rate_params], dtype=np.int64),
+            "max_cost": np.array([r.max_cost for r in rate_params], dtype=np.int64),
+            "flag_max_cost": np.array([r.flag_max_cost for r in rate_params], dtype=np.bool_),
+            "round_method": np.array([r.round_method for r in rate_params], dtype=np.int64),
+            "round_decimals": np.array([r.round_decimals for r in rate_params], dtype=np.int64),
+        },
+        rate_params=rate_params,
+        slot={
+            "from": np.array([s[0] for s in slot_rows], dtype=np.int64),
+            "rate": np.array([s[1] for s in slot_rows], dtype=np.int64),
+            "unit": np.array([s[2] for s in slot_rows], dtype=np.int64),
+            "increment": np.array([s[3] for s in slot_rows], dtype=np.int64),
+        },
+        cgrates_decimals=model.rounding.decimals if model.rounding.profile == "cgrates" else None,
+    )

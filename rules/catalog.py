@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,13 +33,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from .deck import load_deck
@@ -68,51 +72,172 @@ def _money(value: str | int) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _unit_size(per: str | int) -> int:
+    return per if isinstance(per, int) else RATE_UNITS[per][1]
+
+
+def _per(value: str | int) -> str | int:
+    """A rate unit: a name from RATE_UNITS, or a positive count of quantity units."""
+    if isinstance(value, bool):
+        raise ValueError(f"unknown unit {value!r}")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"a unit of {value} quantity units must be at least 1")
+        return value
+    if value not in RATE_UNITS:
+        hint = difflib.get_close_matches(value, RATE_UNITS, n=1)
+        raise ValueError(f"unknown unit {value!r}" + (f"; did you mean {hint[0]!r}?" if hint
+                                                      else f"; use one of {list(RATE_UNITS)}"))
+    return value
+
+
+Per = Annotated[str | int, AfterValidator(_per)]
+MoneyText = Annotated[Money, BeforeValidator(_money)]
+Method = Literal["half_up", "half_even", "up", "down"]
+
+
+class TotalRounding(_Strict):
+    """Rounding of an event's total (CGRateS: the destination rate's method and decimals)."""
+
+    method: Method
+    decimals: int = Field(ge=0, le=9)
+
+
+class Slot(_Strict):
+    """From offset `from` (quantity units into the event) on: `rate` per `per`, billed in
+    blocks of `increment` units."""
+
+    from_: int = Field(0, alias="from", ge=0)
+    rate: MoneyText
+    per: Per
+    increment: int = Field(1, ge=1)
+
+    @property
+    def unit_size(self) -> int:
+        return _unit_size(self.per)
+
+
+class Rate(_Strict):
+    """A named rate: slots within one event, connect fee, minimum, free threshold, cap."""
+
+    connect_fee: MoneyText = "0"
+    slots: list[Slot] = Field(min_length=1)
+    min_billed: int = Field(0, ge=0, description="shorter usage is billed as this long")
+    free_below: int = Field(0, ge=0, description="shorter usage costs nothing")
+    max_cost: MoneyText | None = None
+    max_cost_policy: Literal["cap", "flag"] = "cap"
+    total_rounding: TotalRounding | None = None
+
+    @model_validator(mode="after")
+    def _slots_in_order(self):
+        starts = [s.from_ for s in self.slots]
+        if starts[0] != 0:
+            raise ValueError("the first slot must start at from: 0")
+        for a, b in zip(starts, starts[1:], strict=False):
+            if b <= a:
+                raise ValueError(f"slots overlap: a slot starting at {b} follows one starting "
+                                 f"at {a}; give each slot a larger `from` than the one before")
+        return self
+
+
+_WEEKDAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+
+
+def _weekday(value) -> int:
+    if isinstance(value, str) and value[:3].lower() in _WEEKDAY_NAMES:
+        return _WEEKDAY_NAMES[value[:3].lower()]
+    if isinstance(value, int) and 0 <= value <= 7:
+        return value or 7  # 0 is Sunday too, as in cron and CGRateS
+    raise ValueError(f"weekday {value!r}: use 1-7 (Monday=1) or mon..sun")
+
+
+def _clock(value) -> int:
+    """'HH:MM[:SS]' -> seconds of the day; '24:00' is the end of the day."""
+    if isinstance(value, int):  # YAML reads 08:00 as sexagesimal minutes
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    parts = str(value).split(":")
+    try:
+        h, m, s = (int(p) for p in (parts + ["0", "0"])[:3])
+    except ValueError:
+        raise ValueError(f"time {value!r} must look like 08:00 or 08:00:00") from None
+    seconds = h * 3600 + m * 60 + s
+    if len(parts) > 3 or not (0 <= m < 60 and 0 <= s < 60 and 0 <= seconds <= 86400):
+        raise ValueError(f"time {value!r} must be between 00:00 and 24:00")
+    return seconds
+
+
+class Band(_Strict):
+    """When a band is in force, in the tariff's zone: every listed condition holds, and the
+    local time of day is in [from, to). Unlisted conditions hold always."""
+
+    weekdays: list[Annotated[int, BeforeValidator(_weekday)]] | None = None
+    months: list[Annotated[int, Field(ge=1, le=12)]] | None = None
+    month_days: list[Annotated[int, Field(ge=1, le=31)]] | None = None
+    years: list[int] | None = None
+    dates: list[date] | None = None
+    holidays: bool = False
+    from_: Annotated[int, BeforeValidator(_clock)] = Field(0, alias="from")
+    to: Annotated[int, BeforeValidator(_clock)] = 86400
+    weight: int = 0
+
+    @model_validator(mode="after")
+    def _interval(self):
+        if self.to <= self.from_:
+            raise ValueError("`to` must be later than `from` (a band is [from, to) within a day; "
+                             "split a band that crosses midnight in two)")
+        return self
 
 
 class _Charge(_Strict):
     service: str = Field(min_length=1)
-    per: str
+    per: Per = "unit"
     increments: str = "1/1"
     min_billed: int = Field(0, ge=0, description="shorter usage is billed as this long")
-    connect_fee: Money = "0"
+    free_below: int = Field(0, ge=0, description="shorter usage costs nothing, uses no bundle")
+    connect_fee: MoneyText = "0"
+    max_cost: MoneyText | None = None
+    max_cost_policy: Literal["cap", "flag"] = "cap"
+    split: bool | None = Field(None, description="split at band and version changes "
+                               "(default: voice yes, other services priced at their start)")
 
-    @field_validator("per")
+    @field_validator("increments", mode="before")
     @classmethod
-    def _per(cls, v: str) -> str:
-        if v not in RATE_UNITS:
-            hint = difflib.get_close_matches(v, RATE_UNITS, n=1)
-            raise ValueError(f"unknown unit {v!r}" + (f"; did you mean {hint[0]!r}?" if hint
-                                                      else f"; use one of {list(RATE_UNITS)}"))
-        return v
-
-    @field_validator("increments")
-    @classmethod
-    def _increments(cls, v: str) -> str:
-        parse_increments(v)
+    def _increments(cls, v) -> str:
+        parse_increments(str(v))
         return str(v)
-
-    _fee = field_validator("connect_fee", mode="before")(lambda v: _money(v))
 
     @property
     def unit_size(self) -> int:
-        return RATE_UNITS[self.per][1]
+        return _unit_size(self.per)
+
+    @property
+    def splits(self) -> bool:
+        return self.service == "voice" if self.split is None else self.split
 
 
 class DeckCharge(_Charge):
-    """Price by longest prefix of the destination, from a deck."""
+    """Price by longest prefix of the destination, from a deck (rows give a `rate`, or a
+    `rate_id` of the catalog's `rates`, and optionally a `band`)."""
 
     deck: str
 
 
 class FlatCharge(_Charge):
-    """One price for every destination of the service."""
+    """One price for every destination of the service: `rate` (with this charge's unit and
+    increments) or `rate_id` (a named rate)."""
 
-    rate: Money
+    rate: MoneyText | None = None
+    rate_id: str | None = None
     destination: str = Field("", description="the name shown on bill lines")
 
-    _rate = field_validator("rate", mode="before")(lambda v: _money(v))
+    @model_validator(mode="after")
+    def _one_price(self):
+        if (self.rate is None) == (self.rate_id is None):
+            raise ValueError("give either `rate` or `rate_id`")
+        return self
 
 
 def _charge_kind(value) -> str:
@@ -129,9 +254,7 @@ Charge = Annotated[
 
 class Tax(_Strict):
     name: str = Field(min_length=1)
-    rate: Money
-
-    _rate = field_validator("rate", mode="before")(lambda v: _money(v))
+    rate: MoneyText
 
 
 class Plan(_Strict):
@@ -144,13 +267,46 @@ class Plan(_Strict):
     _tz = field_validator("timezone")(lambda v: v if v is None else _zone(v))
 
 
+class Profile(_Strict):
+    """Which plan usage of (tenant, category, subject) is rated with, from an instant on.
+    The subject is the subscriber; `*any` matches every value. When the plan prices no
+    destination of an event, the fallback subjects' profiles are tried in order."""
+
+    tenant: str = "*any"
+    category: str = "*any"
+    subject: str = "*any"
+    from_: datetime = Field(alias="from")
+    plan: str
+    fallback: list[str] = []
+
+    @field_validator("from_")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("`from` needs a UTC offset, e.g. 2014-01-14T00:00:00Z")
+        return v
+
+
 class DeckRef(_Strict):
     file: str
 
 
 class Rounding(_Strict):
-    line: Literal["half_up", "half_even", "up", "down"] = "half_up"
-    tax: Literal["half_up", "half_even", "up", "down"] = "half_up"
+    """`native`: amounts are exact, reaching 9 places once per part of an event.
+    `cgrates`: each increment's cost is rounded half-up to `decimals` (CGRateS's global
+    rounding decimals) and every increment of a part carries that cost."""
+
+    profile: Literal["native", "cgrates"] = "native"
+    decimals: int | None = Field(None, ge=0, le=9)
+    line: Method = "half_up"
+    tax: Method = "half_up"
+
+    @model_validator(mode="after")
+    def _decimals(self):
+        if self.profile == "cgrates" and self.decimals is None:
+            raise ValueError("the cgrates profile needs `decimals` (CGRateS's global rounding "
+                             "decimals, usually 5)")
+        return self
 
 
 class CatalogModel(_Strict):
@@ -159,8 +315,12 @@ class CatalogModel(_Strict):
     currency: str
     timezone: str = "UTC"
     rounding: Rounding = Rounding()
+    holidays: list[date] = []
+    bands: dict[str, Band] = {}
+    rates: dict[str, Rate] = {}
     decks: dict[str, DeckRef] = {}
     plans: list[Plan] = Field(min_length=1)
+    profiles: list[Profile] = []
 
     @field_validator("currency")
     @classmethod
@@ -182,6 +342,7 @@ class Catalog:
     decks: dict[str, pl.DataFrame]
     path: Path
     digest: str
+    warnings: list[Problem] = ()
 
     @property
     def currency(self) -> str:
@@ -219,6 +380,7 @@ def _semantic_problems(raw: dict) -> list[Problem]:
     validation (those are reported by pydantic; here malformed parts are skipped)."""
     problems = []
     decks = raw.get("decks") if isinstance(raw.get("decks"), dict) else {}
+    rates = raw.get("rates") if isinstance(raw.get("rates"), dict) else {}
     plans = [p if isinstance(p, dict) else {} for p in _list(raw.get("plans"))]
     defaults = [i for i, p in enumerate(plans) if p.get("default") is True]
     if len(defaults) > 1:
@@ -248,12 +410,40 @@ def _semantic_problems(raw: dict) -> list[Problem]:
             if kind not in ("any", service) and service in ("voice", "sms", "data"):
                 problems.append(Problem(f"{where}.per", f"{charge['per']!r} measures {kind}, "
                                         f"not {service}"))
+            rate_id = charge.get("rate_id")
+            if isinstance(rate_id, str) and rate_id not in rates:
+                problems.append(Problem(f"{where}.rate_id", f"no rate {rate_id!r} in `rates`"))
             deck = charge.get("deck")
             if isinstance(deck, str) and deck not in decks:
                 hint = difflib.get_close_matches(deck, list(decks), n=1)
                 problems.append(Problem(f"{where}.deck", f"no deck {deck!r} in `decks`"
                                         + (f"; did you mean {hint[0]!r}?" if hint else "")))
+    plan_ids = {p.get("id") for p in plans}
+    for i, profile in enumerate(_list(raw.get("profiles"))):
+        if isinstance(profile, dict) and profile.get("plan") not in plan_ids:
+            problems.append(Problem(f"profiles[{i}].plan",
+                                    f"no plan {profile.get('plan')!r} in `plans`"))
     return problems
+
+
+def _deck_reference_problems(name: str, table: pl.DataFrame, path: Path, raw: dict):
+    """Rows naming a rate or band the catalog does not define, by file and line."""
+    rates = raw.get("rates") if isinstance(raw.get("rates"), dict) else {}
+    bands = raw.get("bands") if isinstance(raw.get("bands"), dict) else {}
+    for column, known, section in (("rate_id", rates, "rates"), ("band", bands, "bands")):
+        for row in table.filter(pl.col(column).is_not_null()
+                                & ~pl.col(column).is_in(list(known))).iter_rows(named=True):
+            yield Problem(f"{path}:{row['deck_row']}",
+                          f"{column} {row[column]!r} is not in the catalog's `{section}`")
+
+
+def _profile_warnings(model: CatalogModel) -> list[Problem]:
+    subjects = {p.subject for p in model.profiles}
+    return [
+        Problem(f"profiles[{i}].fallback", f"fallback subject {s!r} has no profile of its own; "
+                "it is skipped")
+        for i, p in enumerate(model.profiles) for s in p.fallback if s not in subjects
+    ]
 
 
 def load_catalog(path: str | Path) -> Catalog:
@@ -288,10 +478,12 @@ def load_catalog(path: str | Path) -> Catalog:
             problems.append(Problem(f"decks.{name}.file", f"no such file {deck_path}"))
             continue
         decks[name] = load_deck(deck_path, f"decks.{name}.file", problems)
+        problems += _deck_reference_problems(name, decks[name], deck_path, raw)
         digest.update(deck_path.read_bytes())
     if problems or model is None:
         raise CatalogError(str(path), problems)
-    return Catalog(model=model, decks=decks, path=path, digest=digest.hexdigest()[:16])
+    return Catalog(model=model, decks=decks, path=path, digest=digest.hexdigest()[:16],
+                   warnings=_profile_warnings(model))
 
 
 __all__ = ["Catalog", "CatalogModel", "DeckCharge", "FlatCharge", "MoneyError", "Plan", "Tax",

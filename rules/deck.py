@@ -19,15 +19,18 @@ from .errors import DeckImportError, Problem
 from .money import MoneyError, to_nanos
 from .units import parse_increments
 
-DECK_COLUMNS = ("prefix", "destination", "rate", "connect_fee", "increments", "min_billed",
-                "effective_from")
-REQUIRED = ("prefix", "destination", "rate")
+DECK_COLUMNS = ("prefix", "destination", "rate", "rate_id", "band", "weight", "connect_fee",
+                "increments", "min_billed", "effective_from")
+REQUIRED = ("prefix", "destination")
 _PREFIX = re.compile(r"^[0-9]*$")
 
 DECK_SCHEMA = {
     "prefix": pl.String,
     "destination": pl.String,
-    "rate_nanos": pl.Int64,
+    "rate_nanos": pl.Int64,  # null: the row names a `rate_id`
+    "rate_id": pl.String,
+    "band": pl.String,  # null: in force at every time
+    "weight": pl.Int64,  # null: the band's weight
     "connect_nanos": pl.Int64,  # null: the charge's connect fee
     "first_increment": pl.Int64,  # null: the charge's increments
     "next_increment": pl.Int64,
@@ -67,52 +70,54 @@ def _parse_instant(text: str, zone: str = "UTC") -> datetime:
     return value.astimezone(UTC)
 
 
+def _text(row: dict, name: str) -> str:
+    return (row.get(name) or "").strip()
+
+
 def parse_rows(rows: list[dict], where, problems: list[Problem], *, decimal_comma: bool = False,
                zone: str = "UTC") -> pl.DataFrame:
     """Validate deck rows given as dicts of text; `where(i)` names row i for a problem."""
     out: dict[str, list] = {k: [] for k in DECK_SCHEMA}
     seen: dict[tuple, int] = {}
     for i, row in enumerate(rows):
-        def bad(what: str, i=i) -> None:
-            problems.append(Problem(where(i), what))
-
-        prefix = (row.get("prefix") or "").strip()
-        if not _PREFIX.match(prefix):
-            bad(f"prefix {prefix!r} must be digits only")
-            continue
+        prefix = _text(row, "prefix").removeprefix("+")
+        rate = connect = first = nxt = min_billed = effective = weight = None
+        rate_id, band = _text(row, "rate_id") or None, _text(row, "band") or None
         try:
-            rate = to_nanos(row.get("rate") or "", decimal_comma=decimal_comma)
-        except MoneyError as exc:
-            bad(f"rate: {exc}")
-            continue
-        if rate < 0:
-            bad(f"rate {row.get('rate')!r} is negative")
-            continue
-        connect = first = nxt = min_billed = effective = None
-        try:
-            if (row.get("connect_fee") or "").strip():
+            if not _PREFIX.match(prefix):
+                raise ValueError(f"prefix {prefix!r} must be digits only")
+            if (rate_id is None) == (not _text(row, "rate")):
+                raise ValueError("give either a rate or a rate_id")
+            if rate_id is None:
+                rate = to_nanos(_text(row, "rate"), decimal_comma=decimal_comma)
+                if rate < 0:
+                    raise ValueError(f"rate {row.get('rate')!r} is negative")
+            if _text(row, "connect_fee"):
                 connect = to_nanos(row["connect_fee"], decimal_comma=decimal_comma)
                 if connect < 0:
-                    raise MoneyError(f"connect fee {row['connect_fee']!r} is negative")
-            if (row.get("increments") or "").strip():
+                    raise ValueError(f"connect fee {row['connect_fee']!r} is negative")
+            if _text(row, "increments"):
                 first, nxt = parse_increments(row["increments"])
-            if (row.get("min_billed") or "").strip():
+            if _text(row, "min_billed"):
                 min_billed = int(row["min_billed"])
                 if min_billed < 0:
                     raise ValueError("min_billed is negative")
-            if (row.get("effective_from") or "").strip():
+            if _text(row, "weight"):
+                weight = int(row["weight"])
+            if _text(row, "effective_from"):
                 effective = _parse_instant(row["effective_from"], zone)
         except (MoneyError, ValueError) as exc:
-            bad(str(exc))
+            problems.append(Problem(where(i), str(exc).removeprefix("rate: ")))
             continue
-        key = (prefix, effective)
+        key = (prefix, band, effective, rate_id)
         if key in seen:
-            bad(f"prefix {prefix!r} appears again (first at {where(seen[key])})"
-                + (" with the same effective_from" if effective else ""))
+            problems.append(Problem(where(i), f"prefix {prefix!r} appears again (first at "
+                                    f"{where(seen[key])})" + (" with the same effective_from"
+                                                              if effective else "")))
             continue
         seen[key] = i
-        values = (prefix, (row.get("destination") or "").strip(), rate, connect, first, nxt,
-                  min_billed, effective, i)
+        values = (prefix, _text(row, "destination"), rate, rate_id, band, weight, connect, first,
+                  nxt, min_billed, effective, i)
         for name, value in zip(DECK_SCHEMA, values, strict=True):
             out[name].append(value)
     return pl.DataFrame(out, schema=DECK_SCHEMA)
@@ -126,6 +131,8 @@ def load_deck(path: Path, label: str, problems: list[Problem]) -> pl.DataFrame:
         problems.append(Problem(label, f"cannot read deck file {path}: {exc}"))
         return pl.DataFrame(schema=DECK_SCHEMA)
     missing = [c for c in REQUIRED if c not in header]
+    if "rate" not in header and "rate_id" not in header:
+        missing.append("rate")
     unknown = [c for c in header if c not in DECK_COLUMNS]
     if missing or unknown:
         if missing:
@@ -134,7 +141,10 @@ def load_deck(path: Path, label: str, problems: list[Problem]) -> pl.DataFrame:
             problems.append(Problem(f"{path}", f"unknown columns {unknown}; a deck has "
                                     f"{list(DECK_COLUMNS)}"))
         return pl.DataFrame(schema=DECK_SCHEMA)
-    return parse_rows(rows, lambda i: f"{path}:{lines[i]}", problems)
+    table = parse_rows(rows, lambda i: f"{path}:{lines[i]}", problems)
+    # deck_row: the row's line in the file (its position in a Parquet deck), for messages
+    return table.with_columns(pl.col("deck_row").replace_strict(
+        dict(enumerate(lines)), return_dtype=pl.Int64))
 
 
 # --- importing a carrier's deck -----------------------------------------------------------
@@ -182,7 +192,7 @@ def import_carrier_deck(path: Path, zone: str = "UTC") -> pl.DataFrame:
         raise DeckImportError(str(path), [Problem(str(path), "empty file")])
     header, body = lines[0], lines[1:]
     positions = recognise_header(header)
-    missing = [f for f in REQUIRED if f not in positions]
+    missing = [f for f in (*REQUIRED, "rate") if f not in positions]
     if missing:
         raise DeckImportError(str(path), [Problem(
             f"{path}:1", f"no column recognised as {missing} in header {header}; rename it "
@@ -213,6 +223,9 @@ def write_deck(table: pl.DataFrame, path: Path) -> None:
         "prefix",
         "destination",
         pl.col("rate_nanos").map_elements(money, return_dtype=pl.String).alias("rate"),
+        "rate_id",
+        "band",
+        pl.col("weight").cast(pl.String),
         pl.col("connect_nanos").map_elements(money, return_dtype=pl.String).alias("connect_fee"),
         pl.when(pl.col("first_increment").is_not_null())
         .then(pl.format("{}/{}", "first_increment", "next_increment")).alias("increments"),

@@ -56,19 +56,26 @@ class Trie:
 
 
 @nb.njit(cache=True, inline="always")
-def _in_force(node, at, starts, counts, entry_from, entry_ids):
-    best = NO_MATCH
+def _in_force(node, at, mask, starts, counts, entry_from, entry_ids, entry_mask):
+    """The node's version in force at ``at`` if one of its bands is in force (``mask``)."""
+    latest = NO_MATCH
     for k in range(starts[node], starts[node] + counts[node]):
         if entry_from[k] <= at:
-            best = entry_ids[k]
-    return best
+            latest = entry_ids[k]
+    if latest != NO_MATCH and entry_mask[latest] & mask:
+        return latest
+    return NO_MATCH
 
 
 @nb.njit(parallel=True, cache=True)
-def longest_prefix(offsets, data, roots, at, children, starts, counts, entry_ids, entry_from):
+def longest_prefix(offsets, data, roots, at, mask_at, children, starts, counts, entry_ids,
+                   entry_from, entry_mask):
     """Entry matched by each row's destination (``data[offsets[i]:offsets[i+1]]``), or -1.
 
-    ``roots[i]`` is the trie of row i's tariff (-1: none), ``at[i]`` its start (int64 µs).
+    ``roots[i]`` is the trie of row i's tariff (-1: none), ``at[i]`` its start (int64 µs)
+    and ``mask_at[i]`` the bands in force then: a prefix counts only if its version in
+    force has a band in force at the start; otherwise shorter prefixes are tried. A
+    leading '+' is skipped.
     """
     n = len(roots)
     out = np.full(n, NO_MATCH, dtype=np.int32)
@@ -76,38 +83,44 @@ def longest_prefix(offsets, data, roots, at, children, starts, counts, entry_ids
         node = roots[i]
         if node < 0:
             continue
-        best = _in_force(node, at[i], starts, counts, entry_from, entry_ids)
-        for j in range(offsets[i], offsets[i + 1]):
+        best = _in_force(node, at[i], mask_at[i], starts, counts, entry_from, entry_ids,
+                         entry_mask)
+        first = offsets[i]
+        if first < offsets[i + 1] and data[first] == 43:  # '+'
+            first += 1
+        for j in range(first, offsets[i + 1]):
             digit = data[j] - 48
             if digit < 0 or digit > 9:
                 break
             node = children[node, digit]
             if node < 0:
                 break
-            found = _in_force(node, at[i], starts, counts, entry_from, entry_ids)
+            found = _in_force(node, at[i], mask_at[i], starts, counts, entry_from, entry_ids,
+                              entry_mask)
             if found != NO_MATCH:
                 best = found
         out[i] = best
     return out
 
 
-def longest_prefix_reference(destinations, tariffs, at, table):
+def longest_prefix_reference(destinations, tariffs, at, masks, table, entry_mask):
     """The specification: ``table[tariff]`` maps prefix -> [(effective_from, entry)]; each
-    destination takes the longest of its digit prefixes with a version in force at ``at``."""
+    destination takes the longest of its digit prefixes (after a leading '+') whose
+    version in force at ``at`` has a band in ``masks`` (``entry_mask[entry] & mask``)."""
     out = []
-    for dest, tariff, when in zip(destinations, tariffs, at, strict=True):
+    for dest, tariff, when, mask in zip(destinations, tariffs, at, masks, strict=True):
         if tariff < 0:
             out.append(NO_MATCH)
             continue
         digits = ""
-        for ch in dest or "":
+        for ch in (dest or "").removeprefix("+"):
             if not ch.isdigit() or not ch.isascii():
                 break
             digits += ch
         found = NO_MATCH
         for length in range(len(digits), -1, -1):
             versions = [(e, x) for e, x in table[tariff].get(digits[:length], []) if e <= when]
-            if versions:
+            if versions and entry_mask[max(versions)[1]] & mask:
                 found = max(versions)[1]
                 break
         out.append(found)

@@ -9,7 +9,6 @@ import pytest
 
 from ingest.schema import USAGE_SCHEMA
 from rating import compile_catalog, rate_batch
-from rating.rate import billed_quantity
 from rules import load_catalog
 from rules.money import round_nanos, to_nanos
 
@@ -56,38 +55,44 @@ def rate(catalog, frame: pl.DataFrame) -> pl.DataFrame:
 
 # --- the arithmetic rating uses, step by step ----------------------------------------------
 
+def rate_one_call(tmp_path, quantity: int, increments: str, min_billed: int = 0) -> dict:
+    """Rate one UK call of `quantity` seconds at 0.50/min with the given increments."""
+    (tmp_path / "c.yaml").write_text(
+        "catalog: 1\ncurrency: EUR\nplans:\n  - id: p\n    default: true\n    charges:\n"
+        f"      - {{service: voice, rate: \"0.50\", per: minute, increments: {increments}, "
+        f"min_billed: {min_billed}}}\n")
+    catalog = load_catalog(tmp_path / "c.yaml")
+    return rate(catalog, usage({"event_id": "e", "quantity": quantity,
+                                "destination": "441632960000"})).row(0, named=True)
+
+
 @pytest.mark.parametrize(
-    ("quantity", "min_billed", "first", "nxt", "billed"),
+    ("quantity", "min_billed", "increments", "billed"),
     [
-        (60, 0, 1, 1, 60),
-        (61, 0, 60, 60, 120),
-        (60, 0, 60, 60, 60),
-        (1, 0, 60, 60, 60),
-        (31, 0, 30, 6, 36),
-        (30, 0, 30, 6, 30),
-        (5, 10, 1, 1, 10),  # minimum billable duration
-        (0, 10, 60, 60, 0),  # zero stays zero
+        (60, 0, "1/1", 60),
+        (61, 0, "60/60", 120),
+        (60, 0, "60/60", 60),
+        (1, 0, "60/60", 60),
+        (31, 0, "30/6", 36),
+        (30, 0, "30/6", 30),
+        (5, 10, "1/1", 10),  # minimum billable duration
+        (0, 10, "60/60", 0),  # zero stays zero
     ],
 )
-def test_billed_quantity(quantity, min_billed, first, nxt, billed):
-    got = billed_quantity(np.array([quantity]), np.array([min_billed]), np.array([first]),
-                          np.array([nxt]))
-    assert got.tolist() == [billed]
+def test_billed_quantity(tmp_path, quantity, min_billed, increments, billed):
+    assert rate_one_call(tmp_path, quantity, increments, min_billed)["billed_quantity"] == billed
 
 
-def test_per_minute_rate_billed_per_second_for_60s_costs_exactly_the_rate():
-    rate = to_nanos("0.50")
-    billed = billed_quantity(np.array([60]), np.array([0]), np.array([1]), np.array([1]))
-    cost = round_nanos(rate * billed, 60)
+def test_per_minute_rate_billed_per_second_for_60s_costs_exactly_the_rate(tmp_path):
+    assert rate_one_call(tmp_path, 60, "1/1")["amount"] == Decimal("0.50")
+    cost = round_nanos(np.array([to_nanos("0.50") * 60]), 60)
     assert cost.tolist() == [to_nanos("0.50")]
 
 
-def test_per_second_share_of_a_minute_rate_is_rounded_once_to_nanos():
-    rate = to_nanos("0.50")
-    billed = billed_quantity(np.array([61, 1]), np.array([0, 0]), np.array([1, 1]),
-                             np.array([1, 1]))
+def test_per_second_share_of_a_minute_rate_is_rounded_once_to_nanos(tmp_path):
     # 0.50 * 61 / 60 = 0.5083333...; 0.50 / 60 = 0.0083333...
-    assert round_nanos(rate * billed, 60).tolist() == [508_333_333, 8_333_333]
+    assert rate_one_call(tmp_path, 61, "1/1")["amount"] == Decimal("0.508333333")
+    assert rate_one_call(tmp_path, 1, "1/1")["amount"] == Decimal("0.008333333")
 
 
 # --- through rate_batch ----------------------------------------------------------------------

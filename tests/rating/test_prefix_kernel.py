@@ -21,30 +21,37 @@ def us(year: int, month: int, day: int) -> int:
     return int(datetime(year, month, day, tzinfo=UTC).timestamp() * 1_000_000)
 
 
-def build(tariffs: list[list[tuple[str, int]]]):
+def build(tariffs: list[list[tuple]]):
     """Tries the way rating/tariff.py builds them: one root per tariff, entries numbered in
-    insertion order across tariffs. Returns (roots, trie arrays, reference table)."""
+    insertion order across tariffs; an entry is (prefix, effective_from[, band mask]).
+    Returns (roots, trie arrays, reference table, entry masks)."""
     trie = Trie()
-    roots, table, count = [], [], 0
+    roots, table, masks, count = [], [], [], 0
     for rows in tariffs:
         root = trie.new_root()
         roots.append(root)
         versions: dict[str, list[tuple[int, int]]] = {}
-        for prefix, effective_from in rows:
+        for prefix, effective_from, *mask in rows:
             trie.insert(root, prefix, count, effective_from)
             versions.setdefault(prefix, []).append((effective_from, count))
+            masks.append(mask[0] if mask else 1)
             count += 1
         table.append(versions)
-    return np.array(roots, dtype=np.int32), trie.arrays(), table
+    return (np.array(roots, dtype=np.int32), trie.arrays(), table,
+            np.array(masks, dtype=np.uint64))
 
 
-def match(tariffs, destinations, row_tariffs, at):
-    """(kernel answer, reference answer) for rows of (destination, tariff index, instant)."""
-    roots, arrays, table = build(tariffs)
+def match(tariffs, destinations, row_tariffs, at, row_masks=None):
+    """(kernel answer, reference answer) for rows of (destination, tariff index, instant);
+    ``row_masks``: the bands in force at each row's start (default: band 0)."""
+    roots, arrays, table, entry_mask = build(tariffs)
+    row_masks = [1] * len(destinations) if row_masks is None else row_masks
     offsets, data = _string_buffers(pl.Series(destinations, dtype=pl.String))
     row_roots = np.array([roots[t] if t >= 0 else -1 for t in row_tariffs], dtype=np.int32)
-    kernel = longest_prefix(offsets, data, row_roots, np.array(at, dtype=np.int64), *arrays)
-    reference = longest_prefix_reference(destinations, row_tariffs, at, table)
+    kernel = longest_prefix(offsets, data, row_roots, np.array(at, dtype=np.int64),
+                            np.array(row_masks, dtype=np.uint64), *arrays, entry_mask)
+    reference = longest_prefix_reference(destinations, row_tariffs, at, row_masks, table,
+                                         entry_mask)
     return kernel.tolist(), reference.tolist()
 
 
@@ -54,7 +61,8 @@ def match(tariffs, destinations, row_tariffs, at):
 INSTANTS = [us(2025, 1, 1), us(2026, 1, 1), us(2026, 6, 1), us(2027, 1, 1)]
 effective = st.one_of(st.just(ALWAYS), st.sampled_from(INSTANTS))
 prefixes = st.text(alphabet="0123456789", max_size=4)  # includes the empty prefix
-deck = st.lists(st.tuples(prefixes, effective), max_size=25)
+band_mask = st.integers(min_value=1, max_value=7)  # which of three bands an entry has
+deck = st.lists(st.tuples(prefixes, effective, band_mask), max_size=25)
 destination = st.one_of(
     st.text(alphabet="0123456789", max_size=8),
     st.text(alphabet="0123456789+aZ #٣５", max_size=8),  # '+', letters, non-ASCII digits
@@ -71,17 +79,18 @@ instant = st.one_of(
 def cases(draw):
     tariffs = draw(st.lists(deck, min_size=1, max_size=4))
     rows = draw(st.lists(
-        st.tuples(destination, st.integers(min_value=-1, max_value=len(tariffs) - 1), instant),
+        st.tuples(destination, st.integers(min_value=-1, max_value=len(tariffs) - 1), instant,
+                  st.integers(min_value=0, max_value=7)),
         max_size=40,
     ))
-    return tariffs, [d for d, _, _ in rows], [t for _, t, _ in rows], [a for _, _, a in rows]
+    return tariffs, tuple([r[k] for r in rows] for k in range(4)) if rows else ([], [], [], [])
 
 
 @settings(max_examples=300, deadline=None)
 @given(cases())
 def test_kernel_matches_reference_on_random_decks(case):
-    tariffs, destinations, row_tariffs, at = case
-    kernel, reference = match(tariffs, destinations, row_tariffs, at)
+    tariffs, (destinations, row_tariffs, at, row_masks) = case
+    kernel, reference = match(tariffs, destinations, row_tariffs, at, row_masks)
     assert kernel == reference
 
 
@@ -123,10 +132,19 @@ def test_empty_prefix_matches_anything_including_names():
 
 
 def test_a_non_digit_stops_the_walk():
-    # "44-79..." walks 4, 4 and stops at '-': only "44" can match, not "4479"
-    destinations = ["44-7900", "+4479", "4x479", "44٣"]
-    kernel, reference = match([UK], destinations, [0] * 4, [NOW] * 4)
-    assert kernel == reference == [0, NO_MATCH, NO_MATCH, 0]
+    # "44-79..." walks 4, 4 and stops at '-': only "44" can match, not "4479"; a leading '+'
+    # is skipped
+    destinations = ["44-7900", "+4479", "4x479", "44٣", "++44"]
+    kernel, reference = match([UK], destinations, [0] * 5, [NOW] * 5)
+    assert kernel == reference == [0, 2, NO_MATCH, 0, NO_MATCH]
+
+
+def test_a_prefix_counts_only_with_a_band_in_force_at_the_start():
+    # 447 is priced only in band 1 (mask 0b10); at a start where only band 0 is in force,
+    # the shorter 44 (band 0) is taken instead
+    tariff = [("44", ALWAYS, 0b01), ("447", ALWAYS, 0b10)]
+    kernel, reference = match([tariff], ["447700"] * 3, [0] * 3, [NOW] * 3, [0b01, 0b10, 0])
+    assert kernel == reference == [0, 1, NO_MATCH]
 
 
 def test_a_version_not_yet_in_force_falls_back_to_a_shorter_prefix():

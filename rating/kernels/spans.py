@@ -1,0 +1,129 @@
+"""Splitting events into priced parts (spans): by band, rate slot and tariff version.
+
+An event walks from offset 0 (quantity units into it) to its billed quantity. At each
+offset the band in force (for split services, at the instant start + offset seconds;
+otherwise at the start) picks the binding of the destination, whose rate's slot for that
+offset gives the increment. Whole increments are taken up to the next slot start, band
+change or version change; the increment that straddles one is priced where it starts,
+so slot offsets count from the start of the event across bands. Consecutive increments
+with the same binding, slot and version form one span.
+
+The kernel returns, per span: entry (version), binding, slot, number of increments and
+billed units. Money is computed from these by the caller (rules.money rounds).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+OK = 0
+NO_BAND = 1  # a part of the event falls in no band of its destination
+MICROS = 1_000_000
+NEVER = np.iinfo(np.int64).max
+
+
+@nb.njit(cache=True, inline="always")
+def _best_binding(e, mask, e_bind_lo, e_bind_hi, b_bit, b_weight, b_from):
+    """Among the entry's bindings in force under ``mask``: highest weight, then the latest
+    band start (CGRateS: "higher weight wins, then the latest start")."""
+    best = -1
+    for b in range(e_bind_lo[e], e_bind_hi[e]):
+        if b_bit[b] & mask:
+            if best < 0 or b_weight[b] > b_weight[best] or (
+                b_weight[b] == b_weight[best] and b_from[b] > b_from[best]
+            ):
+                best = b
+    return best
+
+
+@nb.njit(cache=True)
+def _walk(i, fill, base, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_mask,
+          e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight, b_from, b_rate,
+          r_slot_lo, r_slot_hi, r_min_billed, r_free_below, s_from, s_inc,
+          o_entry, o_bind, o_slot, o_count, o_billed):
+    e = entry0[i]
+    seg = seg0[i]
+    t0 = start[i]
+    q = qty[i]
+    b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight, b_from)
+    if b < 0:
+        return 0, NO_BAND, b
+    first_binding = b
+    rate = b_rate[b]
+    if q < r_free_below[rate] or q <= 0:
+        return 0, OK, first_binding
+    target = max(q, r_min_billed[rate])
+    o = 0
+    n = 0
+    while o < target:
+        if split[i]:
+            t = t0 + o * MICROS
+            while seg + 1 < seg_hi[i] and seg_from[seg + 1] <= t:
+                seg += 1
+            while e_next[e] >= 0 and e_next_from[e] <= t:
+                e = e_next[e]
+        b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight, b_from)
+        if b < 0:
+            return n, NO_BAND, first_binding
+        rate = b_rate[b]
+        slot = r_slot_lo[rate]
+        while slot + 1 < r_slot_hi[rate] and s_from[slot + 1] <= o:
+            slot += 1
+        limit = target
+        if slot + 1 < r_slot_hi[rate]:
+            limit = min(limit, s_from[slot + 1])
+        if split[i]:
+            if seg + 1 < seg_hi[i]:
+                limit = min(limit, (seg_from[seg + 1] - t0 + MICROS - 1) // MICROS)
+            if e_next[e] >= 0:
+                limit = min(limit, (e_next_from[e] - t0 + MICROS - 1) // MICROS)
+        inc = s_inc[slot]
+        count = max(1, (limit - o + inc - 1) // inc)
+        if n > 0 and o_entry_same(fill, base + n - 1, e, b, slot, o_entry, o_bind, o_slot):
+            if fill:
+                o_count[base + n - 1] += count
+                o_billed[base + n - 1] += count * inc
+        else:
+            if fill:
+                o_entry[base + n] = e
+                o_bind[base + n] = b
+                o_slot[base + n] = slot
+                o_count[base + n] = count
+                o_billed[base + n] = count * inc
+            n += 1
+        o += count * inc
+    return n, OK, first_binding
+
+
+@nb.njit(cache=True, inline="always")
+def o_entry_same(fill, k, e, b, slot, o_entry, o_bind, o_slot):
+    # Counting pass: spans are not stored, so consecutive parts count separately; the fill
+    # pass merges them. The counting pass therefore over-allocates, never under-allocates.
+    return fill and o_entry[k] == e and o_bind[k] == b and o_slot[k] == slot
+
+
+@nb.njit(parallel=True, cache=True)
+def split_spans(fill, offsets, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_mask,
+                e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight, b_from, b_rate,
+                r_slot_lo, r_slot_hi, r_min_billed, r_free_below, s_from, s_inc,
+                o_entry, o_bind, o_slot, o_count, o_billed):
+    """Counting pass (fill=False): spans per row (an upper bound) and status. Fill pass:
+    writes row i's spans at offsets[i] and returns the exact counts. Both return the
+    binding in force at each row's start (-1: none)."""
+    n = len(start)
+    counts = np.zeros(n, dtype=np.int64)
+    status = np.zeros(n, dtype=np.int8)
+    first = np.full(n, -1, dtype=np.int64)
+    for i in nb.prange(n):
+        if entry0[i] < 0:
+            continue
+        base = offsets[i] if fill else 0
+        c, s, b = _walk(i, fill, base, start, qty, split, entry0, seg0, seg_hi, seg_from,
+                     seg_mask, e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight,
+                     b_from, b_rate, r_slot_lo, r_slot_hi, r_min_billed, r_free_below, s_from,
+                     s_inc, o_entry, o_bind, o_slot, o_count, o_billed)
+        counts[i] = c
+        status[i] = s
+        first[i] = b
+    return counts, status, first

@@ -1,0 +1,81 @@
+"""Which plans an event may be rated with, in the order they are tried.
+
+An account's plan wins. Otherwise the catalog's profiles select by tenant, category and
+subject (the subscriber), the latest activation at the event's start winning; when that
+plan prices no destination of the event, the profile's fallback subjects are tried, then
+the `*any` subject's profile, then the catalog's default plan.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from rules import Accounts, Catalog
+from rules.catalog import Profile
+
+from .calendar import micros
+
+ANY = "*any"
+
+
+def _applies(p: Profile, tenant: str | None, category: str | None) -> bool:
+    return p.tenant in (ANY, tenant) and p.category in (ANY, category)
+
+
+def _chain_at(profiles: list[Profile], tenant, category, subject, at_us: int) -> list[str]:
+    def best(subj: str) -> Profile | None:
+        live = [p for p in profiles if p.subject == subj and _applies(p, tenant, category)
+                and micros(p.from_) <= at_us]
+        return max(live, key=lambda p: micros(p.from_), default=None)
+
+    chain: list[str] = []
+    own = best(subject)
+    if own is not None:
+        chain.append(own.plan)
+        chain += [fb.plan for fb in map(best, own.fallback) if fb is not None]
+    anyone = best(ANY)
+    if anyone is not None:
+        chain.append(anyone.plan)
+    return list(dict.fromkeys(chain))  # keep the first occurrence of each plan
+
+
+def plan_candidates(usage: pl.DataFrame, catalog: Catalog,
+                    accounts: Accounts | None) -> list[pl.Series]:
+    """K series of plan ids (null where a row has fewer candidates), tried in order."""
+    n = len(usage)
+    default = catalog.default_plan.id if catalog.default_plan else None
+    chains: list[list[str]] = [[] for _ in range(n)]
+    held = None
+    if accounts is not None:
+        held = usage.select("subscriber_id").join(
+            accounts.plans, on="subscriber_id", how="left", maintain_order="left"
+        )["plan_id"]
+    profiles = list(catalog.model.profiles)
+    if not profiles:  # the common case, vectorised: the account's plan, else the default
+        plan = pl.Series("plan_0", [default] * n, dtype=pl.String)
+        return [plan if held is None else held.fill_null(default).alias("plan_0")]
+    keyed = usage.select("tenant", "category", "subscriber_id",
+                         at=pl.col("started_at").dt.epoch("us")).with_row_index("row")
+    if held is not None:
+        keyed = keyed.filter(held.is_null())
+    for (tenant, category, subject), group in keyed.group_by(
+            ["tenant", "category", "subscriber_id"]):
+        instants = sorted({micros(p.from_) for p in profiles})
+        at = group["at"].to_numpy()
+        slot = np.searchsorted(np.array(instants, dtype=np.int64), at, side="right")
+        cache: dict[int, list[str]] = {}
+        for row, k, when in zip(group["row"].to_list(), slot.tolist(), at.tolist(),
+                                strict=True):
+            if k not in cache:
+                cache[k] = _chain_at(profiles, tenant, category, subject, when)
+            chains[row] = cache[k]
+    accounts_plan = held.to_list() if held is not None else [None] * n
+    for row, plan in enumerate(accounts_plan):
+        if plan is not None:
+            chains[row] = [plan]
+        elif default is not None and default not in chains[row]:
+            chains[row] = [*chains[row], default]
+    depth = max((len(c) for c in chains), default=0)
+    return [pl.Series(f"plan_{k}", [c[k] if k < len(c) else None for c in chains],
+                      dtype=pl.String) for k in range(max(depth, 1))]
