@@ -95,10 +95,29 @@ def cmd_import_deck(args) -> int:
     return 0
 
 
+def cmd_import_cgrates(args) -> int:
+    from rules import import_cgrates
+
+    catalog = import_cgrates(args.tpdir, args.out, currency=args.currency,
+                             timezone=args.timezone, rounding_decimals=args.rounding_decimals)
+    _print_warnings(catalog)
+    model = catalog.model
+    print(f"wrote {args.out} ({len(model.plans)} plans, {len(model.rates)} rates, "
+          f"{len(model.bands)} bands, {len(model.profiles)} profiles; cgrates rounding at "
+          f"{args.rounding_decimals} decimals, bands in {args.timezone})")
+    return 0
+
+
+def _print_warnings(catalog) -> None:
+    for warning in catalog.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def cmd_check(args) -> int:
     from rules import load_catalog
 
     catalog = load_catalog(args.catalog)
+    _print_warnings(catalog)
     rows = sum(len(d) for d in catalog.decks.values())
     print(f"{args.catalog}: ok ({len(catalog.model.plans)} plans, {len(catalog.decks)} decks, "
           f"{rows:,} deck rows, version {catalog.digest})")
@@ -187,6 +206,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timezone", default="UTC", help="plan zone for cycles (default UTC)")
     p.add_argument("--out", required=True, type=Path, metavar="catalog.yaml")
     p.set_defaults(func=cmd_import_deck)
+    p = csub.add_parser("import-cgrates", help="turn a CGRateS tariff plan folder into a catalog",
+                        description="Import a CGRateS tariff plan (Destinations, Rates, "
+                        "DestinationRates, Timings, RatingPlans, RatingProfiles CSVs) into a "
+                        "catalog with the cgrates rounding profile, rating the same usage to "
+                        "the same cost. Writes CATALOG.yaml and one deck CSV per rating plan.")
+    p.add_argument("tpdir", type=Path, metavar="TPDIR")
+    p.add_argument("--currency", required=True,
+                   help="ISO 4217 code (a tariff plan carries none), e.g. EUR")
+    p.add_argument("--timezone", default="UTC",
+                   help="zone the timings are read in (they carry none; default UTC)")
+    p.add_argument("--rounding-decimals", type=int, default=5, metavar="G",
+                   help="CGRateS's global rounding decimals (general.rounding_decimals, "
+                   "default 5)")
+    p.add_argument("--out", required=True, type=Path, metavar="catalog.yaml")
+    p.set_defaults(func=cmd_import_cgrates)
     p = csub.add_parser("check", help="validate a catalog and its decks, listing every problem")
     p.add_argument("catalog", type=Path, metavar="catalog.yaml")
     p.set_defaults(func=cmd_check)
