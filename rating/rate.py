@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -60,6 +62,45 @@ class _Calendars:
             part = self.seg_from[self.lo[t]: self.hi[t]]
             seg[rows] = self.lo[t] + np.searchsorted(part, at[rows], side="right") - 1
         return seg
+
+
+@dataclass(frozen=True)
+class Spans:
+    """The parts of a batch's events, flat: span k belongs to event ``row[k]``."""
+
+    row: np.ndarray
+    entry: np.ndarray
+    binding: np.ndarray
+    slot: np.ndarray
+    count: np.ndarray  # increments
+    billed: np.ndarray  # quantity units
+    status: np.ndarray  # per event: OK or NO_BAND
+    first: np.ndarray  # per event: the binding in force at its start (-1: none)
+
+
+def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.ndarray,
+                 entry: np.ndarray, at: np.ndarray, qty: np.ndarray) -> Spans:
+    """Run the span kernel over events whose tariff and matched entry are known (-1: skip)."""
+    n = len(at)
+    seg0 = calendars.segment(tariff, at)
+    seg_hi = np.where(tariff >= 0, calendars.hi[np.maximum(tariff, 0)], 0)
+    split = np.where(tariff >= 0, compiled.tariff_split[np.maximum(tariff, 0)], False)
+    args = (at, qty, split, entry.astype(np.int64), seg0, seg_hi, calendars.seg_from,
+            calendars.seg_mask, compiled.entry["bind_lo"], compiled.entry["bind_hi"],
+            compiled.entry["next"], compiled.entry["next_from"], compiled.binding["bit"],
+            compiled.binding["weight"], compiled.binding["from"], compiled.binding["rate"],
+            compiled.rate["slot_lo"], compiled.rate["slot_hi"], compiled.rate["min_billed"],
+            compiled.rate["free_below"], compiled.slot["from"], compiled.slot["increment"])
+    empty = np.zeros(0, dtype=np.int64)
+    # Two passes: an upper bound of spans per event, then the spans written in place.
+    upper, _, _ = split_spans(False, empty, *args, empty, empty, empty, empty, empty)
+    starts = np.concatenate([[0], np.cumsum(upper)[:-1]]).astype(np.int64) if n else empty
+    size = int(upper.sum())
+    out = [np.zeros(size, np.int64) for _ in range(5)]
+    counts, status, first = split_spans(True, starts, *args, *out)
+    for_row = np.repeat(np.arange(n), upper)
+    keep = np.arange(size) - starts[for_row] < counts[for_row]
+    return Spans(for_row[keep], *(a[keep] for a in out), status, first)
 
 
 def _match(usage, compiled, candidates, calendars, at, offsets, data):
@@ -140,30 +181,9 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     plan, tariff, entry, any_tariff = _match(usage, compiled, candidates, calendars, at,
                                              offsets, data)
 
-    seg0 = calendars.segment(tariff, at)
-    seg_hi = np.where(tariff >= 0, calendars.hi[np.maximum(tariff, 0)], 0)
-    split = np.where(tariff >= 0, compiled.tariff_split[np.maximum(tariff, 0)], False)
-    kernel_args = (at, qty, split, entry.astype(np.int64), seg0, seg_hi, calendars.seg_from,
-                   calendars.seg_mask, compiled.entry["bind_lo"], compiled.entry["bind_hi"],
-                   compiled.entry["next"], compiled.entry["next_from"],
-                   compiled.binding["bit"], compiled.binding["weight"],
-                   compiled.binding["from"], compiled.binding["rate"],
-                   compiled.rate["slot_lo"], compiled.rate["slot_hi"],
-                   compiled.rate["min_billed"], compiled.rate["free_below"],
-                   compiled.slot["from"], compiled.slot["increment"])
-    empty = np.zeros(0, dtype=np.int64)
-    upper, _, _ = split_spans(False, empty, *kernel_args, empty, empty, empty, empty, empty)
-    starts = np.concatenate([[0], np.cumsum(upper)[:-1]]) if n else empty
-    size = int(upper.sum())
-    o_entry, o_bind, o_slot, o_count, o_billed = (np.zeros(size, np.int64) for _ in range(5))
-    counts, status, first_bind = split_spans(True, starts, *kernel_args, o_entry, o_bind,
-                                             o_slot, o_count, o_billed)
-    keep = np.zeros(size, dtype=bool)
-    for_row = np.repeat(np.arange(n), upper)
-    keep[np.arange(size) - starts[for_row] < counts[for_row]] = True
-    row = for_row[keep]
-    o_entry, o_bind, o_slot, o_count, o_billed = (
-        a[keep] for a in (o_entry, o_bind, o_slot, o_count, o_billed))
+    spans = split_events(compiled, calendars, tariff, entry, at, qty)
+    row, o_entry, o_bind, o_slot = spans.row, spans.entry, spans.binding, spans.slot
+    o_count, o_billed, status, first_bind = spans.count, spans.billed, spans.status, spans.first
     rate_of = np.where(first_bind >= 0, compiled.binding["rate"][np.maximum(first_bind, 0)], 0)
     cost, amount, billed, flagged = _price(compiled, row, o_slot, o_count, o_billed, rate_of)
 

@@ -127,3 +127,52 @@ def split_spans(fill, offsets, start, qty, split, entry0, seg0, seg_hi, seg_from
         status[i] = s
         first[i] = b
     return counts, status, first
+
+
+def split_spans_reference(compiled, tariff: int, entry: int, start_us: int, qty: int):
+    """The specification, one increment at a time: at each increment's start (the event's
+    start for services that do not split) take the version in force, evaluate the bands'
+    rules on the local wall clock, pick the binding and the slot, and take one increment.
+    Returns ([(entry, binding, slot, increments, billed)], status, first binding)."""
+    from zoneinfo import ZoneInfo
+
+    from rating.calendar import active_mask, from_micros
+
+    zone = ZoneInfo(compiled.tariff_zone[tariff])
+    bands = compiled.tariff_bands[tariff]
+    split = bool(compiled.tariff_split[tariff])
+    ent, bind, rate, slot = compiled.entry, compiled.binding, compiled.rate, compiled.slot
+
+    def binding_at(e: int, us: int) -> int:
+        mask = active_mask(bands, from_micros(us).astimezone(zone), compiled.holidays)
+        live = [b for b in range(ent["bind_lo"][e], ent["bind_hi"][e])
+                if int(bind["bit"][b]) & mask]
+        return max(live, key=lambda b: (bind["weight"][b], bind["from"][b], -b), default=-1)
+
+    first = binding_at(entry, start_us)
+    if first < 0:
+        return [], NO_BAND, -1
+    r = bind["rate"][first]
+    if qty < rate["free_below"][r] or qty <= 0:
+        return [], OK, first
+    target = max(qty, int(rate["min_billed"][r]))
+    spans: list[list[int]] = []
+    e, offset = entry, 0
+    while offset < target:
+        at = start_us + offset * MICROS if split else start_us
+        while split and ent["next"][e] >= 0 and ent["next_from"][e] <= at:
+            e = int(ent["next"][e])
+        b = binding_at(e, at)
+        if b < 0:
+            return [tuple(s) for s in spans], NO_BAND, first
+        r = bind["rate"][b]
+        s = max(k for k in range(rate["slot_lo"][r], rate["slot_hi"][r])
+                if slot["from"][k] <= offset)
+        inc = int(slot["increment"][s])
+        if spans and spans[-1][:3] == [e, b, s]:
+            spans[-1][3] += 1
+            spans[-1][4] += inc
+        else:
+            spans.append([e, b, s, 1, inc])
+        offset += inc
+    return [tuple(s) for s in spans], OK, first
