@@ -108,6 +108,19 @@ def cmd_import_cgrates(args) -> int:
     return 0
 
 
+def cmd_import_special(args) -> int:
+    from rules import import_special_numbers
+
+    catalog, skipped = import_special_numbers(args.sheet, args.out, currency=args.currency,
+                                              timezone=args.timezone, country=args.country)
+    for problem in skipped:
+        print(f"warning: {problem}", file=sys.stderr)
+    rows = sum(len(d) for d in catalog.decks.values()) // len(catalog.model.bands)
+    print(f"wrote {args.out} ({rows} numbers in peak, off-peak and holiday bands, "
+          f"{len(skipped)} rows skipped; zone {args.timezone})")
+    return 0
+
+
 def _print_warnings(catalog) -> None:
     for warning in catalog.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -221,6 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "default 5)")
     p.add_argument("--out", required=True, type=Path, metavar="catalog.yaml")
     p.set_defaults(func=cmd_import_cgrates)
+    p = csub.add_parser("import-special-numbers",
+                        help="turn a special-number tariff sheet (Asterisell PT Prime layout) "
+                        "into a catalog",
+                        description="Import a special-number sheet: rate method codes, initial "
+                        "cost (the price of the first block), peak (weekdays 09-21) and "
+                        "off-peak prices, maximum cost. Note rows and rows whose price is not "
+                        "in the sheet are skipped with a warning naming the row.")
+    p.add_argument("sheet", type=Path, metavar="SHEET.csv")
+    p.add_argument("--currency", required=True)
+    p.add_argument("--timezone", default="Europe/Lisbon",
+                   help="zone of the peak hours (default Europe/Lisbon)")
+    p.add_argument("--country", metavar="CALLING_CODE",
+                   help="calling code put in front of the sheet's national numbers, e.g. 351")
+    p.add_argument("--out", required=True, type=Path, metavar="catalog.yaml")
+    p.set_defaults(func=cmd_import_special)
     p = csub.add_parser("check", help="validate a catalog and its decks, listing every problem")
     p.add_argument("catalog", type=Path, metavar="catalog.yaml")
     p.set_defaults(func=cmd_check)
