@@ -115,6 +115,18 @@ def subscriber_buckets(subscribers: pl.Series, buckets: int) -> pl.Series:
 
 # --- interpreting each format's text fields -------------------------------------------------
 
+_ISO_OFFSET = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z")
+_ISO_LOCAL = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
+
+
+def iso_instant(text: pl.Expr) -> pl.Expr:
+    """ISO 8601 text with a UTC offset (or Z) -> UTC instant; anything else -> null. Each
+    row is parsed on its own (no format guessed from the first row)."""
+    text = text.str.strip_chars().str.replace(r"Z$", "+00:00")
+    return pl.coalesce(*(text.str.to_datetime(fmt, strict=False, time_zone="UTC",
+                                              time_unit="us") for fmt in _ISO_OFFSET))
+
+
 def _local_instant(text: pl.Expr, fmt: str, zone: str) -> pl.Expr:
     return (
         text.str.strip_chars()
@@ -213,13 +225,11 @@ def _interpret_mapped(fields: pl.DataFrame, opts: IngestOptions, path: Path) -> 
     for cond in cmap.billable:
         billable = billable & pl.col(cond.column).str.strip_chars().is_in(cond.in_)
     start = pl.col(cols["started_at"])
-    started = (
-        _local_instant(start, cmap.started_at_format, zone)
-        if cmap.started_at_format
-        else start.str.strip_chars().str.to_datetime(strict=False, time_unit="us")
-        .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-    )
+    if cmap.started_at_format:
+        started = _local_instant(start, cmap.started_at_format, zone)
+    else:  # ISO 8601: an instant where it has an offset, else a local time in the zone
+        started = pl.coalesce(iso_instant(start), *(
+            _local_instant(start, fmt, zone) for fmt in _ISO_LOCAL))
 
     def text(name: str) -> pl.Expr:
         return pl.col(cols[name]).str.strip_chars() if name in cols else pl.lit(None, pl.String)
@@ -261,17 +271,23 @@ def _read_switch_or_csv(path: Path, opts: IngestOptions):
         rows = _interpret_switch(fields, opts, path)
 
     bad_start = pl.col("started_at").is_null()
-    bad_qty = pl.col("quantity").is_null() | (pl.col("quantity") < 0)
-    checks = [
-        (bad_start, pl.format("start time {} is not a valid local time",
-                              pl.col("started_text").fill_null("(empty)"))),
-        (bad_qty, pl.format("quantity {} is not a whole number >= 0",
-                            pl.col("quantity_text").fill_null("(empty)"))),
-    ]
+    bad_qty = (pl.col("quantity").is_null() | (pl.col("quantity") < 0)
+               | (pl.col("quantity") > s.MAX_QUANTITY))
+    time_format = (opts.column_map.started_at_format if opts.column_map else SWITCH_TIME) \
+        or "ISO 8601"
+    checks = []
     if "service_text" in rows.columns:
         checks.append((pl.col("service").is_null(), pl.format(
-            "service value {} is not in the column map's service.values", pl.col("service_text"))))
-    bad = [bad_shape.with_columns(reason=pl.lit(s.BAD_SHAPE))]
+            "service value {} is not in the column map's service.values",
+            pl.col("service_text").fill_null("(empty)"))))
+    checks += [
+        (bad_start, pl.format(f"start time {{}} is not a time in the format {time_format}, or "
+                              f"does not exist in the zone (a daylight-saving gap)",
+                              pl.col("started_text").fill_null("(empty)"))),
+        (bad_qty, pl.format(f"quantity {{}} is not a whole number from 0 to {s.MAX_QUANTITY}",
+                            pl.col("quantity_text").fill_null("(empty)"))),
+    ]
+    bad = [bad_shape]
     failed = pl.lit(False)
     for condition, detail in checks:
         bad.append(_bad_rows(rows.filter(~failed), condition, detail)
@@ -329,11 +345,7 @@ def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
         separator="\x1f",
     )
     if from_text:
-        text = pl.col("started_at").str.strip_chars()
-        has_offset = text.str.contains(r"(Z|[+-]\d\d:?\d\d)$")
-        started = pl.when(has_offset).then(
-            text.str.to_datetime(strict=False, time_zone="UTC", time_unit="us")
-        )
+        started = iso_instant(pl.col("started_at"))
         quantity = _whole_number(pl.col("quantity"))
     else:
         dtype = frame.schema["started_at"]
@@ -355,8 +367,9 @@ def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
         (pl.col("started_at").is_null(), pl.format(
             "started_at {} is not an instant with a UTC offset",
             pl.col("started_text").fill_null("(empty)"))),
-        (pl.col("quantity").is_null() | (pl.col("quantity") < 0), pl.format(
-            "quantity {} is not a whole number >= 0",
+        (pl.col("quantity").is_null() | (pl.col("quantity") < 0)
+         | (pl.col("quantity") > s.MAX_QUANTITY), pl.format(
+            f"quantity {{}} is not a whole number from 0 to {s.MAX_QUANTITY}",
             pl.col("quantity_text").fill_null("(empty)"))),
         (pl.col("service").is_null() | (pl.col("service") == ""), pl.lit("service is empty")),
     ]
@@ -387,7 +400,7 @@ def _read_usage_file(path: Path, opts: IngestOptions):
         return _typed_usage(frame, path, from_text=False)
     frame, bad_shape = read_text_usage(path)
     rows, bad = _typed_usage(frame, path, from_text=True)
-    shaped = bad_shape.with_columns(reason=pl.lit(s.BAD_SHAPE), event_id=pl.lit(None, pl.String))
+    shaped = bad_shape.with_columns(event_id=pl.lit(None, pl.String))
     return rows, pl.concat([shaped, bad.select(shaped.columns)])
 
 

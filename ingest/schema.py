@@ -57,5 +57,10 @@ NOT_BILLABLE = "not_billable"
 DUPLICATE = "duplicate"
 BAD_FIELD = "bad_field"
 BAD_SHAPE = "bad_shape"
+BAD_ENCODING = "bad_encoding"
+
+# A quantity above this is a corrupt record (10^15 s is 31 million years, 10^15 bytes a
+# petabyte); it is quarantined rather than allowed near 64-bit limits.
+MAX_QUANTITY = 10**15
 
 SERVICES = ("voice", "sms", "data")

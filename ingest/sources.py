@@ -9,12 +9,14 @@ that cannot be read as the format at all. Interpreting the fields is `pipeline.p
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import polars as pl
 
 from .column_map import ColumnMap
 from .errors import SourceFileError
+from .schema import BAD_ENCODING, BAD_SHAPE
 
 ASTERISK_16 = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
@@ -33,15 +35,34 @@ FREESWITCH_COLUMNS = (
 RECORD_SEPARATOR = "\x1f"
 
 
-def _read_rows(path: Path, delimiter: str = ","):
+_FIELD_LIMIT = 16 * 1024 * 1024  # a CDR field is never this long; a broken quote may be
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def _visible(row: list[str]) -> list[str]:
+    """A row with bytes that are not UTF-8 shown as escapes (\\xfc), for quarantine."""
+    return [c.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            for c in row]
+
+
+def _read_rows(path: Path, bad: list, delimiter: str = ","):
+    """(line, fields) of each CSV record. A leading BOM is dropped; a record with bytes that
+    are not UTF-8 goes to ``bad`` (never decoded lossily: two customers whose names differ
+    only in such bytes must not merge)."""
+    csv.field_size_limit(_FIELD_LIMIT)
     try:
-        handle = path.open(newline="", encoding="utf-8", errors="replace")
+        handle = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
         raise SourceFileError(str(path), f"cannot open: {exc.strerror}") from None
     with handle:
         reader = csv.reader(handle, delimiter=delimiter)
         try:
             for row in reader:
+                if any(_NOT_UTF8.search(cell) for cell in row):
+                    bad.append((reader.line_num, _visible(row),
+                                "bytes that are not UTF-8 text; re-export the file as UTF-8",
+                                BAD_ENCODING))
+                    continue
                 yield reader.line_num, row
         except csv.Error as exc:
             raise SourceFileError(
@@ -57,14 +78,17 @@ def _frame(names: tuple[str, ...], rows: list[list[str]], lines: list[int]) -> p
     return pl.DataFrame(columns, schema=schema)
 
 
-def _bad_shape(items: list[tuple[int, list[str], str]]) -> pl.DataFrame:
+def _bad_shape(items: list[tuple]) -> pl.DataFrame:
+    """Rows that cannot be read as the format: (line, fields, detail[, reason])."""
     return pl.DataFrame(
         {
-            "source_row": [line for line, _, _ in items],
-            "record": [RECORD_SEPARATOR.join(row) for _, row, _ in items],
-            "detail": [detail for _, _, detail in items],
+            "source_row": [item[0] for item in items],
+            "record": [RECORD_SEPARATOR.join(item[1]) for item in items],
+            "detail": [item[2] for item in items],
+            "reason": [item[3] if len(item) > 3 else BAD_SHAPE for item in items],
         },
-        schema={"source_row": pl.Int64, "record": pl.String, "detail": pl.String},
+        schema={"source_row": pl.Int64, "record": pl.String, "detail": pl.String,
+                "reason": pl.String},
     )
 
 
@@ -73,7 +97,7 @@ def read_asterisk(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     widths: dict[int, list] = {w: [] for w in ASTERISK_COLUMNS}
     lines: dict[int, list] = {w: [] for w in ASTERISK_COLUMNS}
     bad = []
-    for line, row in _read_rows(path):
+    for line, row in _read_rows(path, bad):
         if not row:
             continue
         if len(row) in widths:
@@ -91,7 +115,7 @@ def read_asterisk(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 def read_freeswitch(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """FreeSWITCH mod_cdr_csv with the default template: 15 quoted columns, no header."""
     rows, lines, bad = [], [], []
-    for line, row in _read_rows(path):
+    for line, row in _read_rows(path, bad):
         if not row:
             continue
         if len(row) == len(FREESWITCH_COLUMNS):
@@ -106,7 +130,7 @@ def read_mapped_csv(path: Path, column_map: ColumnMap) -> tuple[pl.DataFrame, pl
     """Any CSV: columns named by its header or by the column map's ``names``."""
     rows, lines, bad = [], [], []
     names: tuple[str, ...] | None = tuple(column_map.names) if column_map.names else None
-    for line, row in _read_rows(path, column_map.delimiter):
+    for line, row in _read_rows(path, bad, column_map.delimiter):
         if not row:
             continue
         if names is None:
@@ -137,7 +161,7 @@ def read_text_usage(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     Empty fields are nulls; a row with the wrong number of fields is `bad_shape`."""
     header: tuple[str, ...] | None = None
     rows, lines, bad = [], [], []
-    for line, row in _read_rows(path):
+    for line, row in _read_rows(path, bad):
         if not row:
             continue
         if header is None:

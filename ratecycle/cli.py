@@ -1,8 +1,14 @@
-"""The `ratecycle` command line."""
+"""The `ratecycle` command line.
+
+Each option's value is checked as it is parsed (a bad one is a usage error, exit 2);
+combinations of options and the files they name are checked by the command (exit 1). No
+user mistake ends in a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,11 +17,14 @@ from ingest import FORMATS, IngestError, IngestOptions, NumberPlan, load_column_
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class CommandError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
+
+# --- option values (argparse types: a bad value is a usage error naming the option) ---------
 
 def _instant(text: str) -> datetime:
     try:
@@ -25,7 +34,73 @@ def _instant(text: str) -> datetime:
             f"{text!r} is not an ISO 8601 instant like 2016-12-01T00:00:00Z") from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add Z or +01:00")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range in UTC") from None
+
+
+def _at_least(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return whole_number
+
+
+def _increments(text: str) -> str:
+    from rules.units import parse_increments
+
+    try:
+        parse_increments(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _tax(text: str) -> str:
+    from rules.catalog import tax_rate
+
+    try:
+        return tax_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _subscriber_from(text: str) -> str:
+    if not text.strip() or (text.startswith("const:") and not text[len("const:"):].strip()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names no subscriber; give a column name or const:ID, e.g. const:pbx-1")
+    return text
+
+
+# --- output paths (checked by the command: they depend on what exists) ---------------------
+
+def _folder_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} is a file; give a folder to write into")
+
+
+def _file_out(out: Path, example: str) -> None:
+    if out.is_dir():
+        raise CommandError(f"--out {out} is a folder; give the file to write, e.g. "
+                           f"{out / example}")
+
+
+def _inputs_outside(replaced: list[Path], inputs: list[Path | None]) -> None:
+    """Refuse a run that would replace the files it reads."""
+    for path in filter(None, inputs):
+        for target in replaced:
+            if path.resolve() == target.resolve() or target.resolve() in path.resolve().parents:
+                raise CommandError(f"--out would replace {path}, which this command reads; "
+                                   "choose another --out")
 
 
 def _add_ingest_options(p: argparse.ArgumentParser, *, files: bool = True) -> None:
@@ -42,10 +117,10 @@ def _add_ingest_options(p: argparse.ArgumentParser, *, files: bool = True) -> No
                    "else 00)")
     p.add_argument("--dial-prefix", action="append", default=[], metavar="DIGITS",
                    help="PBX outside-line prefix before a full number, e.g. 8 or 9 (repeatable)")
-    p.add_argument("--internal-max-digits", type=int, default=5, metavar="N",
+    p.add_argument("--internal-max-digits", type=_at_least(0), default=5, metavar="N",
                    help="numbers of at most N digits are internal extensions, never priced "
                    "(default 5)")
-    p.add_argument("--subscriber-from", metavar="COLUMN|const:ID",
+    p.add_argument("--subscriber-from", type=_subscriber_from, metavar="COLUMN|const:ID",
                    help="source column holding the subscriber, or const:ID for one customer "
                    "(default: accountcode for Asterisk and FreeSWITCH)")
     p.add_argument("--billable-app", action="append", metavar="APP",
@@ -55,11 +130,14 @@ def _add_ingest_options(p: argparse.ArgumentParser, *, files: bool = True) -> No
                    help="column map for --format csv")
     p.add_argument("--as-of", type=_instant, metavar="INSTANT",
                    help="'now' for this run (ingested_at of new usage); makes a run reproducible")
-    p.add_argument("--buckets", type=int, default=8, metavar="N",
+    p.add_argument("--buckets", type=_at_least(1), default=8, metavar="N",
                    help="subscriber buckets (rating tasks), default 8")
 
 
 def _ingest_options(args: argparse.Namespace) -> IngestOptions:
+    if args.column_map and args.format != "csv":
+        raise CommandError(f"only --format csv uses a column map; drop --column-map or use "
+                           f"--format csv (not {args.format})")
     try:
         numbers = NumberPlan(
             country=args.country,
@@ -86,6 +164,7 @@ def _ingest_options(args: argparse.Namespace) -> IngestOptions:
 def cmd_import_deck(args) -> int:
     from rules import import_deck
 
+    _file_out(args.out, "catalog.yaml")
     catalog = import_deck(args.deck, args.out, currency=args.currency,
                           increments=args.increments, tax=args.tax, timezone=args.timezone)
     rows = sum(len(d) for d in catalog.decks.values())
@@ -98,6 +177,7 @@ def cmd_import_deck(args) -> int:
 def cmd_import_cgrates(args) -> int:
     from rules import import_cgrates
 
+    _file_out(args.out, "catalog.yaml")
     catalog = import_cgrates(args.tpdir, args.out, currency=args.currency,
                              timezone=args.timezone, rounding_decimals=args.rounding_decimals)
     _print_warnings(catalog)
@@ -111,6 +191,7 @@ def cmd_import_cgrates(args) -> int:
 def cmd_import_special(args) -> int:
     from rules import import_special_numbers
 
+    _file_out(args.out, "catalog.yaml")
     catalog, skipped = import_special_numbers(args.sheet, args.out, currency=args.currency,
                                               timezone=args.timezone, country=args.country)
     for problem in skipped:
@@ -143,6 +224,9 @@ def cmd_ingest(args) -> int:
     from .job import Progress
 
     opts = _ingest_options(args)
+    _folder_out(args.out)
+    _inputs_outside([args.out / "usage", args.out / "quarantine", args.out / "accounting.json"],
+                    [*args.files, args.column_map])
     result = ingest_files(args.files, opts, Progress())
     write_ingest(result, args.out, buckets=opts.buckets)
     a = result.accounting
@@ -157,6 +241,11 @@ def cmd_ingest(args) -> int:
 def cmd_rate(args) -> int:
     from .job import Progress, rate_command
 
+    if args.out.suffix.lower() == ".parquet":
+        _file_out(args.out, "rated.parquet")
+    else:
+        _folder_out(args.out)
+    _inputs_outside([args.out], [args.usage, args.catalog, args.accounts])
     summary = rate_command(args.usage, args.catalog, args.out, accounts_path=args.accounts,
                            as_of=args.as_of, workers=args.workers, progress=Progress())
     print(summary.text())
@@ -166,7 +255,12 @@ def cmd_rate(args) -> int:
 def cmd_run(args) -> int:
     from .job import Progress, run_nightly
 
-    summary = run_nightly(args.files, _ingest_options(args), args.catalog, args.out,
+    opts = _ingest_options(args)
+    _folder_out(args.out)
+    _inputs_outside([args.out / name for name in ("usage", "quarantine", "rated",
+                                                  "accounting.json", "bills.duckdb", "run.json")],
+                    [*args.files, args.column_map, args.catalog, args.accounts])
+    summary = run_nightly(args.files, opts, args.catalog, args.out,
                           accounts_path=args.accounts, workers=args.workers,
                           progress=Progress())
     print(summary.text())
@@ -178,6 +272,7 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
+    _folder_out(args.out)
     summary = run_demo(args.out, subscribers=args.subscribers, events=args.events,
                        workers=args.workers)
     print(summary.text())
@@ -186,10 +281,25 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _sql_format(args) -> str:
+    if args.output is None:
+        return args.format or "table"
+    if args.format == "table":
+        raise CommandError("--format table prints to the terminal; use --format csv or "
+                           "--format parquet with --output")
+    if args.format:
+        return args.format
+    fmt = args.output.suffix.lower().removeprefix(".")
+    if fmt not in ("csv", "parquet"):
+        raise CommandError(f"cannot tell the format of --output {args.output} from its suffix; "
+                           "name it .csv or .parquet, or add --format csv or --format parquet")
+    return fmt
+
+
 def cmd_sql(args) -> int:
     from bills import run_query
 
-    text = run_query(args.db, args.query, output=args.output, fmt=args.format,
+    text = run_query(args.db, args.query, output=args.output, fmt=_sql_format(args),
                      max_rows=args.max_rows)
     if text is not None:
         print(text)
@@ -203,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ratecycle",
         description="Rate usage records against a tariff catalog and roll them into bills.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     catalog = sub.add_parser("catalog", help="import and check tariff catalogs")
@@ -213,9 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "holds. Writes CATALOG.yaml and CATALOG.deck.csv beside it.")
     p.add_argument("deck", type=Path, metavar="DECK.csv")
     p.add_argument("--currency", required=True, help="ISO 4217 code, e.g. EUR")
-    p.add_argument("--increments", default="60/60", help="first/next block in seconds "
-                   "(default 60/60)")
-    p.add_argument("--tax", help="one exclusive tax rate, e.g. 0.20 (default: no tax)")
+    p.add_argument("--increments", type=_increments, default="60/60",
+                   help="first/next block in seconds, e.g. 60/60, 30/6 or 60 (default 60/60)")
+    p.add_argument("--tax", type=_tax, help="one exclusive tax rate as a fraction, e.g. 0.20 "
+                   "for 20%% (default: no tax)")
     p.add_argument("--timezone", default="UTC", help="plan zone for cycles (default UTC)")
     p.add_argument("--out", required=True, type=Path, metavar="catalog.yaml")
     p.set_defaults(func=cmd_import_deck)
@@ -265,28 +377,39 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Rate usage: a folder written by `ingest`, a usage Parquet "
                        "file, or a usage CSV. OUT ending in .parquet is one file, otherwise a "
                        "folder of bucket files.")
-    p.add_argument("--catalog", required=True, type=Path)
-    p.add_argument("--usage", required=True, type=Path, metavar="FILE_OR_DIR")
-    p.add_argument("--out", required=True, type=Path, metavar="OUT")
+    p.add_argument("--catalog", required=True, type=Path, metavar="catalog.yaml",
+                   help="the tariff catalog (see `ratecycle catalog check`)")
+    p.add_argument("--usage", required=True, type=Path, metavar="FILE_OR_DIR",
+                   help="a folder written by `ingest`, a usage Parquet file or a usage CSV")
+    p.add_argument("--out", required=True, type=Path, metavar="OUT",
+                   help="rated usage: OUT.parquet is one file, otherwise a folder of bucket "
+                   "files; replaced if it exists")
     p.add_argument("--accounts", type=Path, help="CSV/Parquet: subscriber_id,plan_id")
-    p.add_argument("--as-of", type=_instant, metavar="INSTANT")
-    p.add_argument("--workers", type=int, default=1, help="processes for rating tasks")
+    p.add_argument("--as-of", type=_instant, metavar="INSTANT",
+                   help="'now' for this run (ingested_at of a usage file's rows)")
+    p.add_argument("--workers", type=_at_least(1), default=1, metavar="N",
+                   help="processes for rating tasks (default 1)")
     p.set_defaults(func=cmd_rate)
 
     p = sub.add_parser("run", help="the nightly job: ingest, rate and bill",
                        description="Ingest FILES, rate them, and build OUT/bills.duckdb.")
     _add_ingest_options(p)
-    p.add_argument("--catalog", required=True, type=Path)
+    p.add_argument("--catalog", required=True, type=Path, metavar="catalog.yaml",
+                   help="the tariff catalog (see `ratecycle catalog check`)")
     p.add_argument("--accounts", type=Path, help="CSV/Parquet: subscriber_id,plan_id")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR")
-    p.add_argument("--workers", type=int, default=1, help="processes for rating tasks")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="folder for usage/, quarantine/, rated/, bills.duckdb and run.json; "
+                   "a previous run there is replaced")
+    p.add_argument("--workers", type=_at_least(1), default=1, metavar="N",
+                   help="processes for rating tasks (default 1)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="generate a realistic month and run the nightly job on it")
     p.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR")
-    p.add_argument("--subscribers", type=int, default=10_000)
-    p.add_argument("--events", type=int, default=1_000_000)
-    p.add_argument("--workers", type=int, default=1, help="processes for rating tasks")
+    p.add_argument("--subscribers", type=_at_least(1), default=10_000, metavar="N")
+    p.add_argument("--events", type=_at_least(1), default=1_000_000, metavar="N")
+    p.add_argument("--workers", type=_at_least(1), default=1, metavar="N",
+                   help="processes for rating tasks (default 1)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sql", help="query bills.duckdb read-only",
@@ -295,11 +418,31 @@ def build_parser() -> argparse.ArgumentParser:
                        "rated_usage, quarantine.")
     p.add_argument("--db", required=True, type=Path, metavar="DIR/bills.duckdb")
     p.add_argument("query", metavar="SQL")
-    p.add_argument("--format", choices=("table", "csv", "parquet"), default="table")
-    p.add_argument("--output", type=Path, metavar="FILE", help="for --format csv or parquet")
-    p.add_argument("--max-rows", type=int, default=100)
+    p.add_argument("--format", choices=("table", "csv", "parquet"),
+                   help="table (default) prints; csv and parquet write --output")
+    p.add_argument("--output", type=Path, metavar="FILE",
+                   help="write the result here (format from a .csv or .parquet suffix)")
+    p.add_argument("--max-rows", type=_at_least(1), default=100, metavar="N",
+                   help="rows a table shows (default 100)")
     p.set_defaults(func=cmd_sql)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ratecycle")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _os_error(exc: OSError) -> str:
+    """'PATH: reason' for an OSError (permission denied, is a directory, disk full...)."""
+    if exc.filename is None:
+        return exc.strerror or str(exc)
+    where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
+    return f"{where}: {exc.strerror or exc}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,8 +454,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (CommandError, IngestError, RulesError, RatingError, BillsError) as exc:
-        print(f"ratecycle {args.command}: error: {exc}", file=sys.stderr)
+        message = str(exc)
+    except BrokenPipeError:
+        # the reader of stdout went away (`ratecycle sql ... | head`): not an error to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+    except OSError as exc:
+        message = _os_error(exc)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"ratecycle {args.command}: error: {message}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

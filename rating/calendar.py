@@ -49,6 +49,27 @@ def active_mask(bands: list[Band | None], local: datetime, holidays: frozenset[d
     return mask
 
 
+def _transitions(tz: ZoneInfo, lo: datetime, hi: datetime) -> list[datetime]:
+    """Instants in [lo, hi] where the zone's UTC offset changes (DST starts or ends): the
+    wall clock jumps there, so bands can change without any band edge being reached."""
+    found = []
+    step = timedelta(hours=12)
+    t = lo
+    while t < hi:
+        a, b = t, min(t + step, hi)
+        if a.astimezone(tz).utcoffset() != b.astimezone(tz).utcoffset():
+            while b - a > timedelta(seconds=1):  # the first second of the new offset
+                mid = a + (b - a) / 2
+                mid = mid.replace(microsecond=0)
+                if mid.astimezone(tz).utcoffset() == a.astimezone(tz).utcoffset():
+                    a = mid
+                else:
+                    b = mid
+            found.append(b)
+        t += step
+    return found
+
+
 def build_calendar(bands: list[Band | None], zone: str, holidays: frozenset[date],
                    lo_us: int, hi_us: int) -> tuple[np.ndarray, np.ndarray]:
     """Segments covering [lo, hi] (µs): (start instants int64, masks uint64). Bit k of a
@@ -68,6 +89,9 @@ def build_calendar(bands: list[Band | None], zone: str, holidays: frozenset[date
             for fold in (0, 1):  # a repeated hour (DST ends) changes bands twice
                 starts.add(micros(wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)))
         day += timedelta(days=1)
+    span_lo = datetime.combine(first, time(), tzinfo=UTC) - timedelta(days=1)
+    span_hi = datetime.combine(last, time(), tzinfo=UTC) + timedelta(days=2)
+    starts.update(micros(instant) for instant in _transitions(tz, span_lo, span_hi))
     seg_from, seg_mask = [], []
     for us in sorted(starts):
         mask = active_mask(bands, from_micros(us).astimezone(tz), holidays)

@@ -1,7 +1,7 @@
 """Accounts: which plan each subscriber holds (``--accounts FILE``, CSV or Parquet).
 
 Columns ``subscriber_id, plan_id``. Subscribers without a row hold the catalog's default
-plan. Every problem is listed with file and row.
+plan. Every problem of every row is listed with file and line.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def load_accounts(path: str | Path, catalog: Catalog) -> Accounts:
             frame = pl.read_parquet(path).with_columns(pl.all().cast(pl.String))
             first_line = 1
         else:
-            frame = pl.read_csv(path, infer_schema=False)
+            frame = pl.read_csv(path, infer_schema=False)  # drops a UTF-8 byte order mark
             first_line = 2
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise AccountsError(str(path), [Problem(str(path), f"cannot read: {exc}")]) from None
@@ -39,19 +39,26 @@ def load_accounts(path: str | Path, catalog: Catalog) -> Accounts:
         raise AccountsError(str(path), [Problem(str(path), f"columns are {frame.columns}; "
                                                 f"expected exactly {list(ACCOUNT_COLUMNS)}")])
     known = {p.id for p in catalog.model.plans}
+    subscriber = pl.col("subscriber_id").fill_null("").str.strip_chars()
+    plan = pl.col("plan_id").fill_null("").str.strip_chars()
+    checked = frame.with_row_index("line", offset=first_line).with_columns(
+        empty_subscriber=subscriber == "",
+        empty_plan=plan == "",
+        unknown_plan=(plan != "") & ~pl.col("plan_id").is_in(list(known)),
+        repeated=(subscriber != "") & pl.col("subscriber_id").is_duplicated(),
+    )
     problems = []
-    checked = frame.with_row_index("line", offset=first_line)
-    for row in checked.filter(
-        pl.col("subscriber_id").is_null() | (pl.col("subscriber_id").str.strip_chars() == "")
-        | ~pl.col("plan_id").is_in(list(known)) | pl.col("subscriber_id").is_duplicated()
-    ).iter_rows(named=True):
+    for row in checked.filter(pl.col("empty_subscriber") | pl.col("empty_plan")
+                              | pl.col("unknown_plan") | pl.col("repeated")).iter_rows(named=True):
         where = f"{path}:{row['line']}"
-        if not (row["subscriber_id"] or "").strip():
+        if row["empty_subscriber"]:
             problems.append(Problem(where, "subscriber_id is empty"))
-        elif row["plan_id"] not in known:
+        if row["empty_plan"]:
+            problems.append(Problem(where, f"plan_id is empty; give one of {sorted(known)}"))
+        if row["unknown_plan"]:
             problems.append(Problem(where, f"plan {row['plan_id']!r} is not in the catalog "
                                     f"(plans: {sorted(known)})"))
-        else:
+        if row["repeated"]:
             problems.append(Problem(where, f"subscriber {row['subscriber_id']!r} appears "
                                     "more than once"))
     if problems:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -45,20 +46,31 @@ from pydantic import (
     model_validator,
 )
 
+from ingest.schema import SERVICES
+
 from .deck import load_deck
 from .errors import CatalogError, Problem
-from .money import MINOR_UNITS, MoneyError, to_nanos
+from .money import MINOR_UNITS, NANOS, MoneyError, to_nanos
 from .units import RATE_UNITS, parse_increments
 
 Money = Annotated[str, Field(description="a decimal amount written as text, e.g. '0.0121'")]
 
 
-def _zone(value: str) -> str:
+def zone_name(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Paris") \
             from None
+    return value
+
+
+def currency_code(value: str) -> str:
+    """An ISO 4217 code ratecycle knows (it must know the currency's minor unit)."""
+    if value not in MINOR_UNITS:
+        hint = difflib.get_close_matches(str(value).upper(), MINOR_UNITS, n=1)
+        raise ValueError(f"unknown currency {value!r}" + (f"; did you mean {hint[0]!r}?"
+                                                           if hint else ""))
     return value
 
 
@@ -68,6 +80,21 @@ def _money(value: str | int) -> str:
     nanos = to_nanos(str(value))  # MoneyError is a ValueError: pydantic reports it
     if nanos < 0:
         raise ValueError(f"{value!r} is negative")
+    return str(value)
+
+
+def tax_rate(value: str | int) -> str:
+    """A tax rate: a decimal fraction 0 <= rate < 1 written as text, '0.20' for 20%."""
+    hint = "a tax rate is a fraction: write 0.20 for 20%"
+    if isinstance(value, float):
+        raise ValueError(f"write the tax rate as quoted text ('0.20'), not as a YAML float; "
+                         f"{hint}")
+    try:
+        nanos = to_nanos(value if isinstance(value, int) else str(value))
+    except MoneyError:
+        raise ValueError(f"tax rate {value!r} is not a decimal number; {hint}") from None
+    if not 0 <= nanos < NANOS:
+        raise ValueError(f"tax rate {value!r} is not between 0 and 1; {hint}")
     return str(value)
 
 
@@ -203,9 +230,18 @@ class _Charge(_Strict):
     split: bool | None = Field(None, description="split at band and version changes "
                                "(default: voice yes, other services priced at their start)")
 
+    @field_validator("service")
+    @classmethod
+    def _service(cls, v: str) -> str:
+        # Usage services are lower case; 'SMS' would be a named service no event has.
+        if v != v.lower() and v.lower() in SERVICES:
+            raise ValueError(f"unknown service {v!r}; did you mean {v.lower()!r}?")
+        return v
+
     @field_validator("increments", mode="before")
     @classmethod
     def _increments(cls, v) -> str:
+        # `increments: 60` (a YAML integer) means 60/60, as `--increments 60` does
         parse_increments(str(v))
         return str(v)
 
@@ -254,7 +290,7 @@ Charge = Annotated[
 
 class Tax(_Strict):
     name: str = Field(min_length=1)
-    rate: MoneyText
+    rate: Annotated[str, BeforeValidator(tax_rate)]
 
 
 class Plan(_Strict):
@@ -264,7 +300,7 @@ class Plan(_Strict):
     taxes: list[Tax] = []
     charges: list[Charge] = Field(min_length=1)
 
-    _tz = field_validator("timezone")(lambda v: v if v is None else _zone(v))
+    _tz = field_validator("timezone")(lambda v: v if v is None else zone_name(v))
 
 
 class Profile(_Strict):
@@ -322,16 +358,8 @@ class CatalogModel(_Strict):
     plans: list[Plan] = Field(min_length=1)
     profiles: list[Profile] = []
 
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, v: str) -> str:
-        if v not in MINOR_UNITS:
-            hint = difflib.get_close_matches(v.upper(), MINOR_UNITS, n=1)
-            raise ValueError(f"unknown currency {v!r}" + (f"; did you mean {hint[0]!r}?"
-                                                           if hint else ""))
-        return v
-
-    _tz = field_validator("timezone")(lambda v: _zone(v))
+    _currency = field_validator("currency")(lambda v: currency_code(v))
+    _tz = field_validator("timezone")(lambda v: zone_name(v))
 
 
 @dataclass(frozen=True)
@@ -446,12 +474,50 @@ def _profile_warnings(model: CatalogModel) -> list[Problem]:
     ]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that notes a key repeated in one mapping, which YAML would silently
+    resolve to its last value (`{rate: "0.09", rate: "0.00"}` is a price of 0)."""
+
+    def __init__(self, stream, source: str) -> None:
+        super().__init__(stream)
+        self.source = source
+        self.duplicates: list[Problem] = []
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base` may be overridden by the keys beside it
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in first:
+                        earlier = f" (first at line {first[key]})" if first[key] != line else ""
+                        self.duplicates.append(Problem(
+                            f"{self.source}:{line}", f"key {key!r} appears twice in one mapping"
+                            f"{earlier}; YAML would keep only the last, so remove one"))
+                    first.setdefault(key, line)
+                except TypeError:
+                    continue  # an unhashable key: the constructor reports it
+        return super().construct_mapping(node, deep)
+
+
+def _read_yaml(raw_text: bytes, source: str) -> tuple[object, list[Problem]]:
+    """The YAML document and its repeated keys (yaml.YAMLError when it is not YAML)."""
+    loader = _UniqueKeyLoader(raw_text, source)
+    try:
+        return loader.get_single_data(), loader.duplicates
+    finally:
+        loader.dispose()
+
+
 def load_catalog(path: str | Path) -> Catalog:
     """Read, validate and load a catalog; raise CatalogError listing every problem."""
     path = Path(path)
     try:
         raw_text = path.read_bytes()
-        raw = yaml.safe_load(raw_text)
+        raw, problems = _read_yaml(raw_text, str(path))
     except OSError as exc:
         raise CatalogError(str(path), [Problem(str(path), f"cannot read: {exc.strerror}")]) \
             from None
@@ -459,7 +525,6 @@ def load_catalog(path: str | Path) -> Catalog:
         raise CatalogError(str(path), [Problem(str(path), f"not valid YAML: {exc}")]) from None
     if not isinstance(raw, dict):
         raise CatalogError(str(path), [Problem("(top)", "a catalog is a YAML mapping")])
-    problems: list[Problem] = []
     model = None
     try:
         model = CatalogModel.model_validate(raw)
@@ -487,4 +552,25 @@ def load_catalog(path: str | Path) -> Catalog:
 
 
 __all__ = ["Catalog", "CatalogModel", "DeckCharge", "FlatCharge", "MoneyError", "Plan", "Tax",
-           "load_catalog"]
+           "currency_code", "load_catalog", "tax_rate", "zone_name"]
+
+
+def publish_catalog(files: dict[str, str], out: Path) -> Catalog:
+    """Write an importer's catalog (``files``: name -> text, beside ``out``) only if it
+    loads: it is validated in a temporary folder first, so a refused import leaves nothing
+    behind and never overwrites a good catalog."""
+    import shutil
+    import tempfile
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=out.parent))
+    try:
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        load_catalog(staging / out.name)
+        for name in files:
+            os.replace(staging / name, out.parent / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return load_catalog(out)

@@ -47,7 +47,8 @@ def _read_text_table(path: Path, problems: list[Problem]) -> tuple[list[str], li
         return frame.columns, frame.to_dicts(), list(range(1, len(frame) + 1))
     import csv
 
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+    # utf-8-sig: a spreadsheet's byte order mark is not part of the first column's name
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle)
         header = [cell.strip() for cell in next(reader, [])]
         rows, lines = [], []
@@ -125,6 +126,7 @@ def parse_rows(rows: list[dict], where, problems: list[Problem], *, decimal_comm
 
 def load_deck(path: Path, label: str, problems: list[Problem]) -> pl.DataFrame:
     """Read a normalised deck file; problems are appended, each naming file and row."""
+    known = len(problems)
     try:
         header, rows, lines = _read_text_table(path, problems)
     except (OSError, pl.exceptions.PolarsError) as exc:
@@ -141,6 +143,8 @@ def load_deck(path: Path, label: str, problems: list[Problem]) -> pl.DataFrame:
             problems.append(Problem(f"{path}", f"unknown columns {unknown}; a deck has "
                                     f"{list(DECK_COLUMNS)}"))
         return pl.DataFrame(schema=DECK_SCHEMA)
+    if not rows and len(problems) == known:  # not when every row was ragged
+        problems.append(Problem(f"{path}", "deck has no rows (only a header)"))
     table = parse_rows(rows, lambda i: f"{path}:{lines[i]}", problems)
     # deck_row: the row's line in the file (its position in a Parquet deck), for messages
     return table.with_columns(pl.col("deck_row").replace_strict(
@@ -181,7 +185,7 @@ def import_carrier_deck(path: Path, zone: str = "UTC") -> pl.DataFrame:
     import csv
 
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise DeckImportError(str(path), [Problem(str(path), f"cannot read: {exc.strerror}")]) \
             from None
@@ -203,6 +207,8 @@ def import_carrier_deck(path: Path, zone: str = "UTC") -> pl.DataFrame:
             continue
         rows.append({f: cells[p] if p < len(cells) else "" for f, p in positions.items()})
         row_lines.append(number)
+    if not rows:
+        raise DeckImportError(str(path), [Problem(str(path), "deck has no rows (only a header)")])
     decimal_comma = any("," in r["rate"] and "." not in r["rate"] for r in rows)
     problems: list[Problem] = []
     table = parse_rows(rows, lambda i: f"{path}:{row_lines[i]}", problems,

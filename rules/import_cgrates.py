@@ -19,12 +19,14 @@ count of units (bytes, messages). Every problem is reported with its file and ro
 from __future__ import annotations
 
 import csv
+import io
 import re
+from datetime import datetime
 from pathlib import Path
 
 import yaml
 
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, _clock, publish_catalog
 from .errors import CatalogError, Problem
 from .money import MoneyError, to_nanos
 
@@ -103,10 +105,20 @@ def _band(row: dict) -> dict:
         if values is not None:
             band[key] = values
     clock = row.get("time", "")
-    if not re.match(r"^\d{1,2}:\d{2}:\d{2}$", clock):
-        raise ValueError(f"time {clock!r} is not hh:mm:ss")
+    if not re.match(r"^\d{1,2}:\d{2}:\d{2}$", clock) or _clock(clock) >= 86400:
+        raise ValueError(f"time {clock!r} is not a time of day hh:mm:ss")
     band["from"] = clock
     return band
+
+
+def _instant(text: str) -> str:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"activation time {text!r} is not an ISO 8601 instant") from None
+    if value.tzinfo is None:
+        raise ValueError(f"activation time {text!r} has no UTC offset")
+    return text
 
 
 def import_cgrates(folder: str | Path, out: str | Path, *, currency: str,
@@ -209,25 +221,30 @@ def import_cgrates(folder: str | Path, out: str | Path, *, currency: str,
         if plan not in decks:
             problems.append(Problem(where, f"unknown rating plan {plan!r}"))
             continue
+        try:
+            activation = _instant(row.get("activationtime", ""))
+        except ValueError as exc:
+            problems.append(Problem(where, str(exc)))
+            continue
         profiles.append({
             "tenant": row.get("tenant") or ANY, "category": row.get("category") or ANY,
-            "subject": row.get("subject") or ANY, "from": row.get("activationtime", ""),
+            "subject": row.get("subject") or ANY, "from": activation,
             "plan": plan,
             "fallback": [s for s in row.get("ratesfallbacksubject", "").split(";") if s],
         })
     if problems:
         raise CatalogError(str(folder), problems)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
     deck_refs = {}
     for plan, deck in decks.items():
-        path = out.with_name(f"{out.stem}.{plan}.csv")
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, ["prefix", "destination", "rate_id", "band",
-                                             "weight"])
-            writer.writeheader()
-            writer.writerows(deck)
-        deck_refs[plan] = {"file": path.name}
+        name = f"{out.stem}.{plan}.csv"
+        text = io.StringIO()
+        writer = csv.DictWriter(text, ["prefix", "destination", "rate_id", "band", "weight"])
+        writer.writeheader()
+        writer.writerows(deck)
+        files[name] = text.getvalue()
+        deck_refs[plan] = {"file": name}
     used = {r["band"] for deck in decks.values() for r in deck}
     doc = {
         "catalog": 1,
@@ -243,5 +260,5 @@ def import_cgrates(folder: str | Path, out: str | Path, *, currency: str,
                   for plan in decks],
         "profiles": profiles,
     }
-    out.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
-    return load_catalog(out)
+    files[out.name] = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    return publish_catalog(files, out)

@@ -29,11 +29,12 @@ warning naming the row.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import yaml
 
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, publish_catalog
 from .errors import DeckImportError, Problem
 from .money import MoneyError, parse_decimal
 
@@ -125,12 +126,11 @@ def import_special_numbers(sheet: str | Path, out: str | Path, *, currency: str,
         seen.setdefault(key, k)
     if problems:
         raise DeckImportError(str(sheet), problems)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    deck_file = out.with_name(out.stem + ".deck.csv")
-    with deck_file.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, ["prefix", "destination", "rate_id", "band"])
-        writer.writeheader()
-        writer.writerows(deck)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, ["prefix", "destination", "rate_id", "band"])
+    writer.writeheader()
+    writer.writerows(deck)
+    deck_name = out.stem + ".deck.csv"
     doc = {
         "catalog": 1,
         "name": f"imported from {sheet.name}",
@@ -138,11 +138,10 @@ def import_special_numbers(sheet: str | Path, out: str | Path, *, currency: str,
         "timezone": timezone,
         "bands": BANDS,
         "rates": rates,
-        "decks": {"special": {"file": deck_file.name}},
+        "decks": {"special": {"file": deck_name}},
         "plans": [{"id": "default", "default": True,
                    "charges": [{"service": "voice", "deck": "special"}]}],
     }
-    out.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
-    return load_catalog(out), skipped
-
-
+    files = {deck_name: text.getvalue(),
+             out.name: yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)}
+    return publish_catalog(files, out), skipped

@@ -173,7 +173,7 @@ def test_unparseable_start_time_is_quarantined_as_bad_field(tmp_path, start, zon
     result = ingest(write(tmp_path, broken, DIAL_8), timezone=zone)
     (bad,) = result.quarantine.iter_rows(named=True)
     assert (bad["reason"], bad["source_row"]) == ("bad_field", 1)
-    assert "not a valid local time" in bad["detail"]
+    assert "is not a time in the format %Y-%m-%d %H:%M:%S" in bad["detail"]
     assert result.usage["source_row"].to_list() == [2]
     assert result.accounting.quarantined == {"bad_field": 1}
 
