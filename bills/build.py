@@ -90,27 +90,29 @@ def _bills_and_taxes(lines: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFram
     return bills, taxes
 
 
-def build_bills(db_path: str | Path, rated: list[Path], quarantine: list[Path],
+def build_bills(root: str | Path, rated: list[str], quarantine: list[str],
                 catalog: Catalog, run: RunRecord) -> dict:
-    """Write ``db_path`` from the rated Parquet files; returns counts for the run summary."""
-    db_path = Path(db_path)
-    for stale in db_path.parent.glob(f".{db_path.name}.*.tmp"):
+    """Write ``root/bills.duckdb`` from rated Parquet files named relative to ``root``;
+    returns counts for the run summary. The views name their files relative to the
+    database's folder, so the folder can be moved or copied whole; `ratecycle sql` resolves
+    them there (with DuckDB's ``file_search_path``)."""
+    root = Path(root)
+    db_path = root / "bills.duckdb"
+    for stale in root.glob(".bills.duckdb.*.tmp"):
         stale.unlink()  # left by a run that was killed
-    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
+    tmp = root / f".bills.duckdb.{os.getpid()}.tmp"
     con = duckdb.connect(str(tmp))
     try:
-        files = ", ".join(f"'{_sql_path(p)}'" for p in rated)
-        if rated:
-            con.execute(f"CREATE VIEW rated_usage AS SELECT * FROM read_parquet([{files}])")
-        else:
-            con.execute("CREATE VIEW rated_usage AS SELECT NULL::VARCHAR AS event_id WHERE false")
-        qfiles = ", ".join(f"'{_sql_path(p)}'" for p in quarantine)
-        if quarantine:
-            con.execute(f"CREATE VIEW quarantine AS SELECT * FROM read_parquet([{qfiles}])")
+        con.execute(f"SET file_search_path = '{_sql_path(root)}'")
+        for view, files in (("rated_usage", rated), ("quarantine", quarantine)):
+            names = ", ".join(f"'{name}'" for name in files)
+            source = (f"read_parquet([{names}])" if files else
+                      "(SELECT NULL::VARCHAR AS event_id WHERE false)")
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM {source}")
         keys = ", ".join(BILL_LINE_KEYS)
         lines = con.sql(f"""
-            SELECT {keys}, count(*) AS events, sum(quantity)::BIGINT AS quantity,
-                   sum(billed_quantity)::BIGINT AS billed_quantity,
+            SELECT {keys}, count(*) AS events, sum(quantity)::HUGEINT AS quantity,
+                   sum(billed_quantity)::HUGEINT AS billed_quantity,
                    sum(amount)::DECIMAL(38, 9) AS amount_exact
             FROM rated_usage WHERE status = 'rated'
             GROUP BY ALL ORDER BY {keys}

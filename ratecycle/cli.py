@@ -241,11 +241,11 @@ def cmd_ingest(args) -> int:
 def cmd_rate(args) -> int:
     from .job import Progress, rate_command
 
+    _inputs_outside([args.out], [args.usage, args.catalog, args.accounts])
     if args.out.suffix.lower() == ".parquet":
         _file_out(args.out, "rated.parquet")
     else:
         _folder_out(args.out)
-    _inputs_outside([args.out], [args.usage, args.catalog, args.accounts])
     summary = rate_command(args.usage, args.catalog, args.out, accounts_path=args.accounts,
                            as_of=args.as_of, workers=args.workers, progress=Progress())
     print(summary.text())
@@ -464,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"ratecycle {args.command}: error: {message}", file=sys.stderr)
+    command = " ".join(filter(None, (args.command, getattr(args, "catalog_command", None))))
+    print(f"ratecycle {command}: error: {message}", file=sys.stderr)
     return EXIT_FAILED
 
 

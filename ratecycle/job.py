@@ -161,10 +161,49 @@ class RunSummary:
         return "\n".join(lines)
 
 
+MARKER = ".ratecycle-output"
+_OUTPUTS = ("usage", "quarantine", "accounting.json", "rated", "bills.duckdb", "run.json")
+
+
+class OutputError(Exception):
+    """An output folder that ratecycle must not write into."""
+
+
+def claim_output_dir(out: Path, inputs: list[Path] = ()) -> None:
+    """Make sure ``out`` may hold ratecycle's outputs: it is new, empty, or written by
+    ratecycle before (it has the marker file), and no input lies inside it. Leftovers of a
+    killed run are removed."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file; give a folder for the outputs")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise OutputError(f"{out} is not empty and was not written by ratecycle; choose a new "
+                          "or empty folder (ratecycle replaces the folders it writes there)")
+    resolved = out.resolve()
+    for path in inputs:
+        if resolved in Path(path).resolve().parents:
+            raise OutputError(f"input {path} lies inside the output folder {out}; write the "
+                              "outputs somewhere else")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by ratecycle; its folders here are replaced by the "
+                              "next run into this folder\n")
+    for stale in (*out.glob(".staging-*"), *out.glob(".ingest-*"), *out.glob(".rated-*")):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def publish(staging: Path, out: Path, names=_OUTPUTS) -> None:
+    """Move a finished run from ``staging`` into ``out``, the database and run.json last."""
+    for name in names:
+        if (staging / name).exists():
+            replace_path(staging / name, out / name)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_dir: Path, *,
                 accounts_path: Path | None = None, workers: int = 1,
                 progress: Progress | None = None) -> RunSummary:
-    """Ingest ``files``, rate every bucket, build ``out_dir/bills.duckdb``."""
+    """Ingest ``files``, rate every bucket, build ``out_dir/bills.duckdb``. Everything is
+    written in a staging folder first and moved into place only when the run succeeded."""
     progress = progress or Progress(quiet=True)
     out_dir = Path(out_dir)
     catalog_path = Path(catalog_path).resolve()
@@ -172,9 +211,12 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     catalog, _, accounts = _prepared(catalog_path, accounts_path)
     progress(f"catalog {catalog_path.name}: {len(catalog.model.plans)} plans, "
              f"{sum(len(d) for d in catalog.decks.values()):,} deck rows")
+    claim_output_dir(out_dir, files)
+    staging = out_dir / f".staging-{os.getpid()}"
+    staging.mkdir()
 
     result = ingest_files(files, opts, progress)
-    write_ingest(result, out_dir, buckets=opts.buckets)
+    write_ingest(result, staging, buckets=opts.buckets)
     ing = result.accounting
     progress(f"ingested {ing.read:,} rows: {ing.accepted:,} to rate, "
              f"{sum(ing.unrated.values()):,} unrated, {sum(ing.quarantined.values()):,} "
@@ -190,28 +232,29 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
         "accounts": accounts.digest if accounts else None,
     }
     run_id = run_id_of(inputs)
-    staging = out_dir / f".rated-{run_id}"
-    summary = _rate_buckets(out_dir, staging, catalog_path, accounts_path, run_id, workers,
-                            progress)
-    replace_path(staging, out_dir / "rated")
+    summary = _rate_buckets(staging, staging / "rated", catalog_path, accounts_path, run_id,
+                            workers, progress)
     summary.quarantined = Counter(ing.quarantined)
     summary.read += sum(summary.quarantined.values())
     if summary.read != ing.read:
         raise RuntimeError(f"row accounting broke: ingest read {ing.read}, rating saw "
                            f"{summary.read}; nothing was billed")
-    rated_files = sorted((out_dir / "rated").glob("bucket=*/part-0.parquet"))
-    quarantine_files = sorted((out_dir / "quarantine").glob("*.parquet"))
     progress("building bills")
+    relative = [p.relative_to(staging).as_posix()
+                for p in sorted(staging.glob("rated/bucket=*/part-0.parquet"))]
+    quarantined = [p.relative_to(staging).as_posix()
+                   for p in sorted(staging.glob("quarantine/*.parquet"))]
     summary.bills = build_bills(
-        out_dir / "bills.duckdb", rated_files, quarantine_files, catalog,
+        staging, relative, quarantined, catalog,
         RunRecord(run_id=run_id, as_of=opts.ingested_at().isoformat() if opts.as_of else "",
                   catalog_digest=catalog.digest, inputs=inputs,
                   accounting=summary.accounting()),
     )
     summary.wall_s = progress.elapsed()
-    (out_dir / "run.json").write_text(json.dumps(
+    (staging / "run.json").write_text(json.dumps(
         {"run_id": run_id, "accounting": summary.accounting(), "bills": summary.bills,
          "inputs": inputs}, indent=2, sort_keys=True) + "\n")
+    publish(staging, out_dir)
     return summary
 
 
@@ -254,6 +297,10 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
         quarantined: Counter = Counter()
         if usage.is_dir():
             usage_dir = usage
+            usage_files = sorted((usage / "usage").glob("bucket=*/*.parquet"))
+            if not (usage / "usage").is_dir():
+                raise OutputError(f"{usage}: no usage/ folder; is this a folder written by "
+                                  "`ratecycle ingest`?")
             digests = sorted(
                 [p.relative_to(usage).as_posix(), file_digest(p)]
                 for p in (usage / "usage").glob("bucket=*/*.parquet"))
@@ -263,6 +310,7 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
             result = ingest_files([usage], opts, progress)
             usage_dir = work / "ingested"
             write_ingest(result, usage_dir, buckets=opts.buckets)
+            usage_files = []
             quarantined = Counter(result.accounting.quarantined)
             digests = [[usage.name, file_digest(usage)]]
         run_id = run_id_of({"usage": digests, "catalog": catalog.digest,
@@ -271,19 +319,28 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
                                 workers, progress)
         summary.quarantined = quarantined
         summary.read += sum(quarantined.values())
+        parts = sorted((work / "rated").glob("bucket=*/part-0.parquet"))
+        quarantine_src = work / "ingested" / "quarantine" / "part-0.parquet"
         if out.suffix.lower() == ".parquet":
-            parts = sorted((work / "rated").glob("bucket=*/part-0.parquet"))
+            # always written, even empty, so an old result is never mistaken for this one
             frame = pl.concat([pl.read_parquet(p) for p in parts]) if parts else None
-            if frame is not None:
-                frame.write_parquet(work / "rated.parquet")
-                replace_path(work / "rated.parquet", out)
+            if frame is None:
+                frame = pl.read_parquet(usage_files[0]).clear() if usage_files else \
+                    pl.DataFrame()
+            frame.write_parquet(work / "rated.parquet")
+            replace_path(work / "rated.parquet", out)
             quarantine_out = out.with_name(out.stem + ".quarantine.parquet")
+            quarantine_out.unlink(missing_ok=True)
         else:
-            replace_path(work / "rated", out)
+            claim_output_dir(out, [usage])
+            for old in out.glob("bucket=*"):
+                shutil.rmtree(old)
+            for new in parts:
+                new.parent.rename(out / new.parent.name)
             quarantine_out = out / "quarantine.parquet"
+            quarantine_out.unlink(missing_ok=True)
         if quarantined:
-            src = work / "ingested" / "quarantine" / "part-0.parquet"
-            os.replace(src, quarantine_out)
+            os.replace(quarantine_src, quarantine_out)
             progress(f"{sum(quarantined.values())} rows quarantined: {quarantine_out}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
