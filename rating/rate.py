@@ -13,7 +13,6 @@ from rules.money import INT64_MAX, ROUNDING_METHODS, nanos_to_arrow, round_nanos
 
 from . import schema as s
 from .calendar import build_calendar
-from .errors import OverflowRisk
 from .kernels.prefix import longest_prefix
 from .kernels.spans import NO_BAND, split_spans
 from .plans import plan_candidates
@@ -135,12 +134,13 @@ def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of):
     slot = compiled.slot
     rate, unit = slot["rate"][o_slot], slot["unit"][o_slot]
     inc = slot["increment"][o_slot]
-    too_big = o_billed > INT64_MAX // np.maximum(rate, 1)
-    if too_big.any():
-        k = int(np.argmax(too_big))
-        raise OverflowRisk(f"a rate of {rate[k]} nanos x {o_billed[k]} billed units leaves "
-                           "exact 64-bit arithmetic; check the usage's quantity unit and the "
-                           "tariff's `per`")
+    # A part whose exact cost would leave 64-bit integers makes its event unrated
+    # (`overflow`) instead of stopping the batch.
+    too_big = o_billed > (INT64_MAX // 4) // np.maximum(rate, 1)
+    overflow = np.zeros(n, dtype=bool)
+    overflow[row[too_big]] = True
+    o_billed = np.where(too_big, 0, o_billed)
+    o_count = np.where(too_big, 0, o_count)
     g = compiled.cgrates_decimals
     if g is None:  # native: multiply exactly, reach 9 places once per span
         cost = round_nanos(rate * o_billed, unit)
@@ -164,7 +164,7 @@ def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of):
         rows = method == m
         step = 10 ** (9 - r["round_decimals"][rate_of[rows]])
         amount[rows] = round_nanos(amount[rows], step, ROUNDING_METHODS[m]) * step
-    return cost, amount, billed, flagged
+    return cost, amount, billed, flagged, overflow
 
 
 def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
@@ -185,10 +185,11 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     row, o_entry, o_bind, o_slot = spans.row, spans.entry, spans.binding, spans.slot
     o_count, o_billed, status, first_bind = spans.count, spans.billed, spans.status, spans.first
     rate_of = np.where(first_bind >= 0, compiled.binding["rate"][np.maximum(first_bind, 0)], 0)
-    cost, amount, billed, flagged = _price(compiled, row, o_slot, o_count, o_billed, rate_of)
+    cost, amount, billed, flagged, overflow = _price(compiled, row, o_slot, o_count, o_billed,
+                                                     rate_of)
 
     no_band = status == NO_BAND
-    rated = (entry >= 0) & ~no_band
+    rated = (entry >= 0) & ~no_band & ~overflow
     reason = usage.select(pl.coalesce(
         pl.col("unrated_reason"),
         pl.when(candidates[0].is_null() & pl.Series(~any_tariff)).then(
@@ -196,6 +197,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
         pl.when(pl.Series(~any_tariff)).then(pl.lit(s.NO_TARIFF)),
         pl.when(pl.Series(entry < 0)).then(pl.lit(s.NO_RATE)),
         pl.when(pl.Series(no_band)).then(pl.lit(s.NO_BAND)),
+        pl.when(pl.Series(overflow)).then(pl.lit(s.OVERFLOW)),
     )).to_series()
 
     explained = compiled.entries[np.maximum(entry, 0)] if n else compiled.entries.clear()

@@ -47,3 +47,4 @@ NO_SUBSCRIPTION = "no_subscription"  # no account and no default plan
 NO_TARIFF = "no_tariff"              # the plan does not price this service
 NO_RATE = "no_rate"                  # no prefix of the destination is in the deck
 NO_BAND = "no_band"                  # part of the event falls in no band of its destination
+OVERFLOW = "overflow"                # its exact amount would leave 64-bit integers

@@ -165,3 +165,18 @@ def test_without_a_default_plan_or_account_the_event_has_no_subscription(tmp_pat
     out = rate(catalog, usage({"event_id": "t1", "service": "sms", "quantity": 1,
                                "destination": "D"}))
     assert out.select("status", "reason").row(0) == ("unrated", "no_subscription")
+
+
+def test_an_amount_beyond_exact_64_bit_money_leaves_only_its_event_unrated(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "catalog: 1\ncurrency: EUR\nplans:\n  - id: p\n    default: true\n    charges:\n"
+        "      - {service: data, rate: \"1000\", per: byte}\n")
+    catalog = load_catalog(tmp_path / "c.yaml")
+    out = rate(catalog, usage(
+        {"event_id": "huge", "service": "data", "quantity": 10**15, "destination": "apn"},
+        {"event_id": "small", "service": "data", "quantity": 3, "destination": "apn"},
+    ))
+    rows = {r["event_id"]: r for r in out.to_dicts()}
+    assert (rows["huge"]["status"], rows["huge"]["reason"]) == ("unrated", "overflow")
+    assert rows["huge"]["amount"] is None
+    assert (rows["small"]["status"], rows["small"]["amount"]) == ("rated", Decimal("3000"))
