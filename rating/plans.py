@@ -45,7 +45,6 @@ def plan_candidates(usage: pl.DataFrame, catalog: Catalog,
     """K series of plan ids (null where a row has fewer candidates), tried in order."""
     n = len(usage)
     default = catalog.default_plan.id if catalog.default_plan else None
-    chains: list[list[str]] = [[] for _ in range(n)]
     held = None
     if accounts is not None:
         held = usage.select("subscriber_id").join(
@@ -55,6 +54,7 @@ def plan_candidates(usage: pl.DataFrame, catalog: Catalog,
     if not profiles:  # the common case, vectorised: the account's plan, else the default
         plan = pl.Series("plan_0", [default] * n, dtype=pl.String)
         return [plan if held is None else held.fill_null(default).alias("plan_0")]
+    chains: list[list[str]] = [[] for _ in range(n)]
     keyed = usage.select("tenant", "category", "subscriber_id",
                          at=pl.col("started_at").dt.epoch("us")).with_row_index("row")
     if held is not None:

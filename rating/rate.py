@@ -254,7 +254,7 @@ def _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, n, rat
     version = compiled.entries["effective_from"].to_arrow()
     struct = pa.StructArray.from_arrays(
         [
-            pa.array([compiled.binding_band[b] for b in o_bind.tolist()], pa.string()),
+            pa.array(compiled.binding_band, pa.string()).take(pa.array(o_bind)),
             pa.array(slot_index, pa.int32()),
             version.take(pa.array(o_entry)) if len(o_entry) else pa.array(
                 [], version.type),
