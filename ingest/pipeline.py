@@ -340,10 +340,6 @@ def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
         frame = frame.with_row_index("source_row", offset=1).with_columns(
             pl.col("source_row").cast(pl.Int64)
         )
-    record = pl.concat_str(
-        [pl.col(c).cast(pl.String).fill_null("") for c in s.MINIMAL_COLUMNS],
-        separator="\x1f",
-    )
     if from_text:
         started = iso_instant(pl.col("started_at"))
         quantity = _whole_number(pl.col("quantity"))
@@ -355,29 +351,31 @@ def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
         started = (started.dt.convert_time_zone("UTC") if dtype.time_zone
                    else started.dt.replace_time_zone("UTC"))
         quantity = pl.col("quantity").cast(pl.Int64, strict=False)
-    frame = frame.with_columns(
-        record=record,
-        started_text=pl.col("started_at").cast(pl.String),
-        quantity_text=pl.col("quantity").cast(pl.String),
-        started_at=started,
-        quantity=quantity,
-    )
+    # Typed values go in new columns; the source's own text is kept for quarantine details,
+    # computed for the bad rows only.
+    frame = frame.with_columns(_started=started, _quantity=quantity)
     checks = [
         (pl.col("event_id").is_null() | (pl.col("event_id") == ""), pl.lit("event_id is empty")),
-        (pl.col("started_at").is_null(), pl.format(
+        (pl.col("_started").is_null(), pl.format(
             "started_at {} is not an instant with a UTC offset",
-            pl.col("started_text").fill_null("(empty)"))),
-        (pl.col("quantity").is_null() | (pl.col("quantity") < 0)
-         | (pl.col("quantity") > s.MAX_QUANTITY), pl.format(
+            pl.col("started_at").cast(pl.String).fill_null("(empty)"))),
+        (pl.col("_quantity").is_null() | (pl.col("_quantity") < 0)
+         | (pl.col("_quantity") > s.MAX_QUANTITY), pl.format(
             f"quantity {{}} is not a whole number from 0 to {s.MAX_QUANTITY}",
-            pl.col("quantity_text").fill_null("(empty)"))),
+            pl.col("quantity").cast(pl.String).fill_null("(empty)"))),
         (pl.col("service").is_null() | (pl.col("service") == ""), pl.lit("service is empty")),
     ]
+    record = pl.concat_str(
+        [pl.col(c).cast(pl.String).fill_null("") for c in s.MINIMAL_COLUMNS],
+        separator="\x1f",
+    ).alias("record")
     bad, failed = [], pl.lit(False)
     for condition, detail in checks:
-        bad.append(_bad_rows(frame.filter(~failed), condition, detail))
+        bad.append(frame.filter(~failed & condition.fill_null(True))
+                   .select("source_row", record, detail.alias("detail")))
         failed = failed | condition
-    rows = frame.filter(~failed.fill_null(True))
+    rows = frame.filter(~failed.fill_null(True)).drop("started_at", "quantity").rename(
+        {"_started": "started_at", "_quantity": "quantity"})
     subscriber_missing = pl.col("subscriber_id").is_null() | (pl.col("subscriber_id") == "")
     reason = pl.col("unrated_reason") if "unrated_reason" in rows.columns else pl.lit(None)
     rows = rows.with_columns(
