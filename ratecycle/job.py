@@ -179,11 +179,12 @@ def claim_output_dir(out: Path, inputs: list[Path] = ()) -> None:
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise OutputError(f"{out} is not empty and was not written by ratecycle; choose a new "
                           "or empty folder (ratecycle replaces the folders it writes there)")
-    resolved = out.resolve()
+    replaced = [(out / name).resolve() for name in _OUTPUTS]
     for path in inputs:
-        if resolved in Path(path).resolve().parents:
-            raise OutputError(f"input {path} lies inside the output folder {out}; write the "
-                              "outputs somewhere else")
+        target = Path(path).resolve()
+        if any(r == target or r in target.parents for r in replaced):
+            raise OutputError(f"input {path} lies where the outputs go in {out} (usage/, "
+                              "rated/, quarantine/ ...); write the outputs somewhere else")
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by ratecycle; its folders here are replaced by the "
                               "next run into this folder\n")
