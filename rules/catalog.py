@@ -481,7 +481,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def __init__(self, stream, source: str) -> None:
         super().__init__(stream)
         self.source = source
-        self.duplicates: list[Problem] = []
+        self.duplicates: list[tuple[int, Problem]] = []  # (line, problem)
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -494,9 +494,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 try:
                     if key in first:
                         earlier = f" (first at line {first[key]})" if first[key] != line else ""
-                        self.duplicates.append(Problem(
+                        self.duplicates.append((line, Problem(
                             f"{self.source}:{line}", f"key {key!r} appears twice in one mapping"
-                            f"{earlier}; YAML would keep only the last, so remove one"))
+                            f"{earlier}; YAML would keep only the last, so remove one")))
                     first.setdefault(key, line)
                 except TypeError:
                     continue  # an unhashable key: the constructor reports it
@@ -504,10 +504,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _read_yaml(raw_text: bytes, source: str) -> tuple[object, list[Problem]]:
-    """The YAML document and its repeated keys (yaml.YAMLError when it is not YAML)."""
+    """The YAML document and its repeated keys, in file order (yaml.YAMLError when it is
+    not YAML)."""
     loader = _UniqueKeyLoader(raw_text, source)
     try:
-        return loader.get_single_data(), loader.duplicates
+        data = loader.get_single_data()
+        return data, [problem for _, problem in sorted(loader.duplicates, key=lambda d: d[0])]
     finally:
         loader.dispose()
 

@@ -144,7 +144,7 @@ def load_deck(path: Path, label: str, problems: list[Problem]) -> pl.DataFrame:
                                     f"{list(DECK_COLUMNS)}"))
         return pl.DataFrame(schema=DECK_SCHEMA)
     if not rows and len(problems) == known:  # not when every row was ragged
-        problems.append(Problem(f"{path}", "deck has no rows (only a header)"))
+        problems.append(Problem(f"{path}", "deck has no rows"))
     table = parse_rows(rows, lambda i: f"{path}:{lines[i]}", problems)
     # deck_row: the row's line in the file (its position in a Parquet deck), for messages
     return table.with_columns(pl.col("deck_row").replace_strict(
@@ -208,7 +208,7 @@ def import_carrier_deck(path: Path, zone: str = "UTC") -> pl.DataFrame:
         rows.append({f: cells[p] if p < len(cells) else "" for f, p in positions.items()})
         row_lines.append(number)
     if not rows:
-        raise DeckImportError(str(path), [Problem(str(path), "deck has no rows (only a header)")])
+        raise DeckImportError(str(path), [Problem(str(path), "deck has no rows")])
     decimal_comma = any("," in r["rate"] and "." not in r["rate"] for r in rows)
     problems: list[Problem] = []
     table = parse_rows(rows, lambda i: f"{path}:{row_lines[i]}", problems,
