@@ -83,24 +83,10 @@ def _subscriber_from(text: str) -> str:
 
 # --- output paths (checked by the command: they depend on what exists) ---------------------
 
-def _folder_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise CommandError(f"--out {out} is a file; give a folder to write into")
-
-
 def _file_out(out: Path, example: str) -> None:
     if out.is_dir():
         raise CommandError(f"--out {out} is a folder; give the file to write, e.g. "
                            f"{out / example}")
-
-
-def _inputs_outside(replaced: list[Path], inputs: list[Path | None]) -> None:
-    """Refuse a run that would replace the files it reads."""
-    for path in filter(None, inputs):
-        for target in replaced:
-            if path.resolve() == target.resolve() or target.resolve() in path.resolve().parents:
-                raise CommandError(f"--out would replace {path}, which this command reads; "
-                                   "choose another --out")
 
 
 def _add_ingest_options(p: argparse.ArgumentParser, *, files: bool = True) -> None:
@@ -219,17 +205,10 @@ def cmd_check(args) -> int:
 
 
 def cmd_ingest(args) -> int:
-    from ingest import ingest_files, write_ingest
+    from .job import Progress, ingest_command
 
-    from .job import Progress
-
-    opts = _ingest_options(args)
-    _folder_out(args.out)
-    _inputs_outside([args.out / "usage", args.out / "quarantine", args.out / "accounting.json"],
-                    [*args.files, args.column_map])
-    result = ingest_files(args.files, opts, Progress())
-    write_ingest(result, args.out, buckets=opts.buckets)
-    a = result.accounting
+    a = ingest_command(args.files, _ingest_options(args), args.out, Progress(),
+                       also_reads=[args.column_map])
     print(f"read {a.read:,} = accepted {a.accepted:,} + unrated {sum(a.unrated.values()):,} "
           f"{dict(a.unrated)} + quarantined {sum(a.quarantined.values()):,} "
           f"{dict(a.quarantined)}")
@@ -241,11 +220,8 @@ def cmd_ingest(args) -> int:
 def cmd_rate(args) -> int:
     from .job import Progress, rate_command
 
-    _inputs_outside([args.out], [args.usage, args.catalog, args.accounts])
     if args.out.suffix.lower() == ".parquet":
         _file_out(args.out, "rated.parquet")
-    else:
-        _folder_out(args.out)
     summary = rate_command(args.usage, args.catalog, args.out, accounts_path=args.accounts,
                            as_of=args.as_of, workers=args.workers, progress=Progress())
     print(summary.text())
@@ -255,14 +231,9 @@ def cmd_rate(args) -> int:
 def cmd_run(args) -> int:
     from .job import Progress, run_nightly
 
-    opts = _ingest_options(args)
-    _folder_out(args.out)
-    _inputs_outside([args.out / name for name in ("usage", "quarantine", "rated",
-                                                  "accounting.json", "bills.duckdb", "run.json")],
-                    [*args.files, args.column_map, args.catalog, args.accounts])
-    summary = run_nightly(args.files, opts, args.catalog, args.out,
+    summary = run_nightly(args.files, _ingest_options(args), args.catalog, args.out,
                           accounts_path=args.accounts, workers=args.workers,
-                          progress=Progress())
+                          progress=Progress(), also_reads=[args.column_map])
     print(summary.text())
     print(f"bills in {args.out}/bills.duckdb; try: ratecycle sql --db {args.out}/bills.duckdb "
           "\"SELECT * FROM bills LIMIT 10\"")
@@ -272,7 +243,6 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    _folder_out(args.out)
     summary = run_demo(args.out, subscribers=args.subscribers, events=args.events,
                        workers=args.workers)
     print(summary.text())
@@ -450,10 +420,13 @@ def main(argv: list[str] | None = None) -> int:
     from rating import RatingError
     from rules import RulesError
 
+    from .job import OutputError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CommandError, IngestError, RulesError, RatingError, BillsError) as exc:
+    except (CommandError, OutputError, IngestError, RulesError, RatingError,
+            BillsError) as exc:
         message = str(exc)
     except BrokenPipeError:
         # the reader of stdout went away (`ratecycle sql ... | head`): not an error to report

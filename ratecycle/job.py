@@ -79,6 +79,10 @@ def run_task(task: RateTask) -> dict:
 
 
 def _worker_init() -> None:
+    import signal
+
+    # Ctrl-C is the parent's to handle; workers stop when the pool is shut down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
 
 
@@ -175,12 +179,12 @@ def claim_output_dir(out: Path, inputs: list[Path] = ()) -> None:
     killed run are removed."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise OutputError(f"{out} is a file; give a folder for the outputs")
+        raise OutputError(f"--out {out} is a file; give a folder for the outputs")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise OutputError(f"{out} is not empty and was not written by ratecycle; choose a new "
                           "or empty folder (ratecycle replaces the folders it writes there)")
     replaced = [(out / name).resolve() for name in _OUTPUTS]
-    for path in inputs:
+    for path in filter(None, inputs):
         target = Path(path).resolve()
         if any(r == target or r in target.parents for r in replaced):
             raise OutputError(f"input {path} lies where the outputs go in {out} (usage/, "
@@ -200,9 +204,19 @@ def publish(staging: Path, out: Path, names=_OUTPUTS) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def ingest_command(files: list[Path], opts: IngestOptions, out: Path, progress: Progress,
+                   also_reads: list[Path | None] = ()):
+    """`ratecycle ingest`: normalise ``files`` into ``out``; returns the row accounting."""
+    claim_output_dir(out, [*files, *filter(None, also_reads)])
+    result = ingest_files(files, opts, progress)
+    write_ingest(result, out, buckets=opts.buckets)
+    return result.accounting
+
+
 def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_dir: Path, *,
                 accounts_path: Path | None = None, workers: int = 1,
-                progress: Progress | None = None) -> RunSummary:
+                progress: Progress | None = None,
+                also_reads: list[Path | None] = ()) -> RunSummary:
     """Ingest ``files``, rate every bucket, build ``out_dir/bills.duckdb``. Everything is
     written in a staging folder first and moved into place only when the run succeeded."""
     progress = progress or Progress(quiet=True)
@@ -212,7 +226,7 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     catalog, _, accounts = _prepared(catalog_path, accounts_path)
     progress(f"catalog {catalog_path.name}: {len(catalog.model.plans)} plans, "
              f"{sum(len(d) for d in catalog.decks.values()):,} deck rows")
-    claim_output_dir(out_dir, files)
+    claim_output_dir(out_dir, [*files, catalog_path, accounts_path, *also_reads])
     staging = out_dir / f".staging-{os.getpid()}"
     staging.mkdir()
 
@@ -292,6 +306,10 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
     catalog_path = Path(catalog_path).resolve()
     accounts_path = Path(accounts_path).resolve() if accounts_path else None
     catalog, _, accounts = _prepared(catalog_path, accounts_path)
+    for read in filter(None, (usage, catalog_path, accounts_path)):
+        if out.resolve() == read.resolve() or out.resolve() in read.resolve().parents:
+            raise OutputError(f"--out {out} would replace {read}, which this command reads; "
+                              "choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
