@@ -8,6 +8,8 @@ the `*any` subject's profile, then the catalog's default plan.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import polars as pl
 
@@ -40,6 +42,26 @@ def _chain_at(profiles: list[Profile], tenant, category, subject, at_us: int) ->
     return list(dict.fromkeys(chain))  # keep the first occurrence of each plan
 
 
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def subscription_of(usage: pl.DataFrame, accounts: Accounts) -> pl.DataFrame:
+    """Per event (in order): the plan and customer of the subscription in force at its
+    start, null where none is."""
+    subs = accounts.subscriptions.with_columns(
+        pl.col("start").fill_null(EARLIEST)).sort("start")
+    events = usage.select("subscriber_id", "started_at").with_row_index("_row")
+    joined = events.sort("started_at").join_asof(
+        subs, left_on="started_at", right_on="start", by="subscriber_id", strategy="backward",
+    ).sort("_row")
+    live = pl.col("plan_id").is_not_null() & (
+        pl.col("end").is_null() | (pl.col("started_at") < pl.col("end")))
+    return joined.select(
+        plan_id=pl.when(live).then(pl.col("plan_id")),
+        customer_id=pl.when(live).then(pl.col("customer_id")),
+    )
+
+
 def plan_candidates(usage: pl.DataFrame, catalog: Catalog,
                     accounts: Accounts | None) -> list[pl.Series]:
     """K series of plan ids (null where a row has fewer candidates), tried in order."""
@@ -47,9 +69,7 @@ def plan_candidates(usage: pl.DataFrame, catalog: Catalog,
     default = catalog.default_plan.id if catalog.default_plan else None
     held = None
     if accounts is not None:
-        held = usage.select("subscriber_id").join(
-            accounts.plans, on="subscriber_id", how="left", maintain_order="left"
-        )["plan_id"]
+        held = subscription_of(usage, accounts)["plan_id"]
     profiles = list(catalog.model.profiles)
     if not profiles:  # the common case, vectorised: the account's plan, else the default
         plan = pl.Series("plan_0", [default] * n, dtype=pl.String)

@@ -15,6 +15,7 @@ from . import schema as s
 from .calendar import build_calendar
 from .kernels.prefix import longest_prefix
 from .kernels.spans import NO_BAND, split_spans
+from .periods import billing_periods
 from .plans import plan_candidates
 from .tariff import NO_LIMIT, CompiledTariff
 
@@ -213,7 +214,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
         return pl.from_arrow(nanos_to_arrow(values, valid))
 
     spans = _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, n, rated)
-    zone_of = {p.id: catalog.plan_zone(p) for p in catalog.model.plans}
+    currency_of = {p.id: catalog.plan_currency(p) for p in catalog.model.plans}
     out = usage.with_columns(
         status=pl.Series(np.where(rated, s.RATED, s.UNRATED), dtype=pl.String),
         reason=reason,
@@ -228,22 +229,16 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
         flags=pl.when(pl.Series(flagged & rated)).then(pl.lit("max_cost")),
         spans=spans,
         _rated=pl.Series(rated),
-        _zone=plan.replace_strict(zone_of, default=catalog.model.timezone,
-                                  return_dtype=pl.String),
-    ).with_columns(*explained.drop("effective_from").get_columns())
-    zones = sorted(set(zone_of.values()))
-    cycle_start = pl.lit(None, pl.Date)
-    for z in zones:
-        local = pl.col("started_at").dt.convert_time_zone(z).dt.date().dt.month_start()
-        cycle_start = pl.when(pl.col("_zone") == z).then(local).otherwise(cycle_start)
+    ).with_columns(*explained.drop("effective_from").get_columns(),
+                   *billing_periods(usage, plan, catalog, accounts).get_columns())
     hide = ["plan_id", "tariff", "deck", "matched_prefix", "destination_name", "rate_id",
             "rate_unit", "increments"]
     out = out.with_columns(
         [pl.when(pl.col("_rated")).then(pl.col(c)).alias(c) for c in hide],
-        currency=pl.lit(catalog.currency),
-        cycle_start=cycle_start,
+        currency=plan.replace_strict(currency_of, default=catalog.currency,
+                                     return_dtype=pl.String),
         run_id=pl.lit(run_id),
-    ).with_columns(cycle_end=pl.col("cycle_start").dt.offset_by("1mo"))
+    )
     usage_cols = [c for c in usage.columns if c != "unrated_reason"]
     return out.select(*usage_cols, *[pl.col(c).cast(t) for c, t in s.RATED_COLUMNS.items()])
 

@@ -33,7 +33,10 @@ RATED_COLUMNS: dict[str, pl.DataType] = {
     "amount": MONEY,                  # before cycle-level discounts and tax
     "flags": pl.String(),             # max_cost: over the cap, for a disconnect policy
     "currency": pl.String(),
-    "cycle_start": pl.Date(),         # local dates in the plan's zone, [start, end)
+    "customer_id": pl.String(),       # who is billed: the subscription's customer
+    "period_start": pl.Datetime("us", "UTC"),  # the customer's billing period [start, end)
+    "period_end": pl.Datetime("us", "UTC"),
+    "cycle_start": pl.Date(),         # the period's bounds as local dates in its zone
     "cycle_end": pl.Date(),
     "spans": pl.List(SPAN),
     "run_id": pl.String(),

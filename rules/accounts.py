@@ -1,67 +1,249 @@
-"""Accounts: which plan each subscriber holds (``--accounts FILE``, CSV or Parquet).
+"""Accounts: customers (zone, currency, tax jurisdiction, billing cycle) and the
+subscriptions that put subscribers on plans (``--accounts FILE``: YAML, CSV or Parquet).
 
-Columns ``subscriber_id, plan_id``. Subscribers without a row hold the catalog's default
-plan. Every problem of every row is listed with file and line.
+YAML::
+
+    customers:
+      - id: acme
+        timezone: Europe/Copenhagen        # billing cycles are read here
+        currency: EUR                      # must be the currency of its plans
+        tax_jurisdiction: DK
+        tax_exempt: []                     # names of taxes that do not apply
+        cycle: {interval: monthly, anchor: calendar}   # or anchor: "2021-07-01T15:00"
+    subscriptions:
+      - {subscriber: s1, customer: acme, plan: basic, start: 2021-07-01T15:00:00Z}
+
+CSV or Parquet: one row per subscription, columns ``subscriber_id, plan_id`` and
+optionally ``customer_id, timezone, currency, tax_jurisdiction, cycle, anchor, start,
+end`` (a customer's columns must agree on all its rows). A subscriber without a
+subscription in force holds the catalog's default plan, billed monthly in the plan's zone.
+Every problem is listed with its file and line or path.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .catalog import Catalog
+from .catalog import Catalog, currency_code, zone_name
+from .cycles import INTERVALS, Cycle
 from .errors import AccountsError, Problem
 
-ACCOUNT_COLUMNS = ("subscriber_id", "plan_id")
+CALENDAR = "calendar"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CycleSpec(_Strict):
+    interval: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
+    every: int = Field(1, ge=1)
+    anchor: datetime | Literal["calendar"] = CALENDAR
+
+    @field_validator("anchor")
+    @classmethod
+    def _local(cls, v):
+        if isinstance(v, datetime) and v.tzinfo is not None:
+            raise ValueError("the anchor is a local date and time in the customer's zone; "
+                             "write it without an offset, e.g. 2021-07-01T15:00")
+        return v
+
+    def cycle(self) -> Cycle:
+        return Cycle(self.interval, self.every, None if self.anchor == CALENDAR else self.anchor)
+
+
+class Customer(_Strict):
+    id: str = Field(min_length=1)
+    timezone: str | None = None
+    currency: str | None = None
+    tax_jurisdiction: str | None = None
+    tax_exempt: list[str] = []
+    cycle: CycleSpec = CycleSpec()
+    discounts: list[str] = []
+
+    _tz = field_validator("timezone")(lambda v: v if v is None else zone_name(v))
+    _cur = field_validator("currency")(lambda v: v if v is None else currency_code(v))
+
+
+class Subscription(_Strict):
+    subscriber: str = Field(min_length=1)
+    customer: str | None = None  # default: a customer of the same id as the subscriber
+    plan: str = Field(min_length=1)
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, v):
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give an instant with a UTC offset, e.g. 2021-07-01T15:00:00Z")
+        return v
+
+
+class AccountsModel(_Strict):
+    customers: list[Customer] = []
+    subscriptions: list[Subscription] = []
+
+
+SUBSCRIPTION_SCHEMA = {
+    "subscriber_id": pl.String, "customer_id": pl.String, "plan_id": pl.String,
+    "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC"),
+}
 
 
 @dataclass(frozen=True)
 class Accounts:
-    plans: pl.DataFrame  # subscriber_id, plan_id
+    """Validated accounts. ``subscriptions``: one row per (subscriber, plan, [start, end))."""
+
+    subscriptions: pl.DataFrame
+    customers: dict[str, Customer]
     digest: str
+
+    @property
+    def plans(self) -> pl.DataFrame:
+        """subscriber_id, plan_id of every subscription."""
+        return self.subscriptions.select("subscriber_id", "plan_id")
+
+    def customer(self, customer_id: str) -> Customer:
+        return self.customers.get(customer_id) or Customer(id=customer_id)
+
+
+_CSV_COLUMNS = ("subscriber_id", "plan_id", "customer_id", "timezone", "currency",
+                "tax_jurisdiction", "cycle", "anchor", "start", "end")
+
+
+def _from_table(frame: pl.DataFrame, where) -> tuple[dict, list[Problem]]:
+    """A flat table -> the YAML shape, customers merged (their columns must agree)."""
+    problems = []
+    customers: dict[str, dict] = {}
+    subscriptions = []
+    for i, row in enumerate(frame.iter_rows(named=True)):
+        row = {k: (v.strip() if isinstance(v, str) else v) or None for k, v in row.items()}
+        subscriber, customer_id = row.get("subscriber_id"), row.get("customer_id")
+        customer_id = customer_id or subscriber
+        empty = [f"{name} is empty" for name in ("subscriber_id", "plan_id") if not row.get(name)]
+        if empty:
+            problems += [Problem(where(i), what) for what in empty]
+            continue
+        customer = {"id": customer_id}
+        for key in ("timezone", "currency", "tax_jurisdiction"):
+            if row.get(key):
+                customer[key] = row[key]
+        if row.get("cycle") or row.get("anchor"):
+            customer["cycle"] = {"interval": row.get("cycle") or "monthly",
+                                 "anchor": row.get("anchor") or CALENDAR}
+        if customer_id in customers and customers[customer_id] != customer:
+            problems.append(Problem(where(i), f"customer {customer_id!r} has other zone, "
+                                    "currency, jurisdiction or cycle than on an earlier row"))
+        customers.setdefault(customer_id, customer)
+        subscriptions.append({"subscriber": subscriber, "customer": customer_id,
+                              "plan": row["plan_id"], "start": row.get("start"),
+                              "end": row.get("end"), "_where": where(i)})
+    return {"customers": list(customers.values()), "subscriptions": subscriptions}, problems
+
+
+def _read(path: Path) -> tuple[dict, list[Problem]]:
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+        if not isinstance(raw, dict):
+            return {}, [Problem(str(path), "accounts YAML is a mapping with `customers` and "
+                                "`subscriptions`")]
+        for i, sub in enumerate(raw.get("subscriptions") or []):
+            if isinstance(sub, dict):
+                sub["_where"] = f"subscriptions[{i}]"
+        return raw, []
+    if suffix == ".parquet":
+        frame = pl.read_parquet(path).with_columns(pl.all().cast(pl.String))
+        first = 1
+    else:
+        frame = pl.read_csv(path, infer_schema=False)  # drops a UTF-8 byte order mark
+        first = 2
+    unknown = [c for c in frame.columns if c not in _CSV_COLUMNS]
+    missing = [c for c in ("subscriber_id", "plan_id") if c not in frame.columns]
+    if unknown or missing:
+        return {}, [Problem(str(path), f"columns are {frame.columns}; need subscriber_id and "
+                            f"plan_id, and may have {list(_CSV_COLUMNS[2:])}")]
+    return _from_table(frame, lambda i: f"{path}:{i + first}")
 
 
 def load_accounts(path: str | Path, catalog: Catalog) -> Accounts:
+    """Read and validate accounts against the catalog's plans and currencies."""
     path = Path(path)
     try:
-        if path.suffix.lower() == ".parquet":
-            frame = pl.read_parquet(path).with_columns(pl.all().cast(pl.String))
-            first_line = 1
-        else:
-            frame = pl.read_csv(path, infer_schema=False)  # drops a UTF-8 byte order mark
-            first_line = 2
-    except (OSError, pl.exceptions.PolarsError) as exc:
+        raw, problems = _read(path)
+    except (OSError, pl.exceptions.PolarsError, yaml.YAMLError) as exc:
         raise AccountsError(str(path), [Problem(str(path), f"cannot read: {exc}")]) from None
-    if set(frame.columns) != set(ACCOUNT_COLUMNS):
-        raise AccountsError(str(path), [Problem(str(path), f"columns are {frame.columns}; "
-                                                f"expected exactly {list(ACCOUNT_COLUMNS)}")])
-    known = {p.id for p in catalog.model.plans}
-    subscriber = pl.col("subscriber_id").fill_null("").str.strip_chars()
-    plan = pl.col("plan_id").fill_null("").str.strip_chars()
-    checked = frame.with_row_index("line", offset=first_line).with_columns(
-        empty_subscriber=subscriber == "",
-        empty_plan=plan == "",
-        unknown_plan=(plan != "") & ~pl.col("plan_id").is_in(list(known)),
-        repeated=(subscriber != "") & pl.col("subscriber_id").is_duplicated(),
-    )
-    problems = []
-    for row in checked.filter(pl.col("empty_subscriber") | pl.col("empty_plan")
-                              | pl.col("unknown_plan") | pl.col("repeated")).iter_rows(named=True):
-        where = f"{path}:{row['line']}"
-        if row["empty_subscriber"]:
-            problems.append(Problem(where, "subscriber_id is empty"))
-        if row["empty_plan"]:
-            problems.append(Problem(where, f"plan_id is empty; give one of {sorted(known)}"))
-        if row["unknown_plan"]:
-            problems.append(Problem(where, f"plan {row['plan_id']!r} is not in the catalog "
-                                    f"(plans: {sorted(known)})"))
-        if row["repeated"]:
-            problems.append(Problem(where, f"subscriber {row['subscriber_id']!r} appears "
-                                    "more than once"))
+    places = [s.pop("_where", f"subscriptions[{i}]") if isinstance(s, dict) else
+              f"subscriptions[{i}]" for i, s in enumerate(raw.get("subscriptions") or [])]
+    model = None
+    try:
+        model = AccountsModel.model_validate(raw)
+    except ValidationError as exc:
+        for e in exc.errors():
+            loc = e["loc"]
+            where = (places[loc[1]] if loc[:1] == ("subscriptions",) and len(loc) > 1
+                     and isinstance(loc[1], int) and loc[1] < len(places) else
+                     ".".join(map(str, loc)))
+            field = ".".join(map(str, loc[2:])) if loc[:1] == ("subscriptions",) else ""
+            problems.append(Problem(where, f"{field + ': ' if field else ''}"
+                                    f"{e['msg'].removeprefix('Value error, ')}"))
+    if model is not None:
+        problems += _semantic(model, catalog, places)
     if problems:
-        raise AccountsError(str(path), problems)
+        raise AccountsError(str(path), sorted(problems, key=_in_file_order))
+    customers = {c.id: c for c in model.customers}
+    subscriptions = pl.DataFrame(
+        [{"subscriber_id": s.subscriber, "customer_id": s.customer or s.subscriber,
+          "plan_id": s.plan, "start": s.start, "end": s.end} for s in model.subscriptions],
+        schema=SUBSCRIPTION_SCHEMA,
+    )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return Accounts(plans=frame.select(ACCOUNT_COLUMNS), digest=digest)
+    return Accounts(subscriptions=subscriptions, customers=customers, digest=digest)
+
+
+def _in_file_order(problem: Problem) -> tuple:
+    place, _, line = problem.where.rpartition(":")
+    return (place, int(line), 0) if line.isdigit() else (problem.where, 0, 1)
+
+
+def _semantic(model: AccountsModel, catalog: Catalog, places: list[str]) -> list[Problem]:
+    problems = []
+    plans = {p.id: p for p in catalog.model.plans}
+    customers = {c.id: c for c in model.customers}
+    seen: dict[str, list[tuple]] = {}
+    for i, sub in enumerate(model.subscriptions):
+        where = places[i]
+        if sub.plan not in plans:
+            problems.append(Problem(where, f"plan {sub.plan!r} is not in the catalog "
+                                    f"(plans: {sorted(plans)})"))
+            continue
+        if sub.customer is not None and sub.customer not in customers:
+            problems.append(Problem(where, f"customer {sub.customer!r} is not in `customers`"))
+        customer = customers.get(sub.customer or sub.subscriber)
+        plan_currency = catalog.plan_currency(plans[sub.plan])
+        if customer and customer.currency and customer.currency != plan_currency:
+            problems.append(Problem(where, f"plan {sub.plan!r} bills in {plan_currency}, but "
+                                    f"customer {customer.id!r} in {customer.currency}"))
+        if sub.start and sub.end and sub.end <= sub.start:
+            problems.append(Problem(where, "end must be later than start"))
+        for start, end, other in seen.get(sub.subscriber, []):
+            if (sub.end is None or start is None or start < sub.end) and (
+                    end is None or sub.start is None or sub.start < end):
+                problems.append(Problem(where, f"subscriber {sub.subscriber!r} already holds a "
+                                        f"plan then ({other}); subscriptions of one "
+                                        "subscriber must not overlap"))
+                break
+        seen.setdefault(sub.subscriber, []).append((sub.start, sub.end, where))
+    for c in model.customers:
+        if c.cycle.interval not in INTERVALS:
+            problems.append(Problem(f"customers.{c.id}.cycle", "unknown interval"))
+    return problems

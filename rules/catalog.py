@@ -297,10 +297,12 @@ class Plan(_Strict):
     id: str = Field(min_length=1)
     default: bool = False
     timezone: str | None = None
+    currency: str | None = Field(None, description="default: the catalog's currency")
     taxes: list[Tax] = []
     charges: list[Charge] = Field(min_length=1)
 
     _tz = field_validator("timezone")(lambda v: v if v is None else zone_name(v))
+    _cur = field_validator("currency")(lambda v: v if v is None else currency_code(v))
 
 
 class Profile(_Strict):
@@ -385,6 +387,9 @@ class Catalog:
 
     def plan_zone(self, plan: Plan) -> str:
         return plan.timezone or self.model.timezone
+
+    def plan_currency(self, plan: Plan) -> str:
+        return plan.currency or self.model.currency
 
 
 def _loc(loc: tuple) -> str:

@@ -1,0 +1,69 @@
+"""Which billing period each event falls in: its customer's cycle, in the customer's zone
+(the plan's zone, then the catalog's, when the customer names none)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from rules import Accounts, Catalog
+from rules.cycles import Cycle, periods
+
+from .calendar import from_micros, micros
+from .plans import subscription_of
+
+MONTHLY = Cycle("monthly")
+
+
+def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
+                    accounts: Accounts | None) -> pl.DataFrame:
+    """customer_id, period_start/period_end (UTC instants, [start, end)) and
+    cycle_start/cycle_end (the same bounds as local dates in the customer's zone)."""
+    n = len(usage)
+    customer = usage["subscriber_id"]
+    if accounts is not None:
+        customer = subscription_of(usage, accounts)["customer_id"].fill_null(customer)
+    plan_zone = {p.id: catalog.plan_zone(p) for p in catalog.model.plans}
+    zones = plan.replace_strict(plan_zone, default=catalog.model.timezone,
+                                return_dtype=pl.String).to_list()
+    specs: list[Cycle] = [MONTHLY] * n
+    if accounts is not None:
+        known = accounts.customers
+        for i, cid in enumerate(customer.to_list()):
+            c = known.get(cid)
+            if c is not None:
+                specs[i] = c.cycle.cycle()
+                zones[i] = c.timezone or zones[i]
+    at = usage["started_at"].dt.epoch("us").fill_null(0).to_numpy()
+    start = np.zeros(n, dtype=np.int64)
+    end = np.zeros(n, dtype=np.int64)
+    keys = pl.DataFrame({"zone": zones, "spec": [repr(s) for s in specs]})
+    for (zone, _), group in keys.with_row_index("row").group_by(["zone", "spec"]):
+        rows = group["row"].to_numpy()
+        spec = specs[rows[0]]
+        lo = from_micros(int(at[rows].min()))
+        hi = from_micros(int(at[rows].max())) + timedelta(microseconds=1)
+        bounds = periods(spec, zone, lo, hi)
+        starts = np.array([micros(p.start) for p in bounds], dtype=np.int64)
+        ends = np.array([micros(p.end) for p in bounds], dtype=np.int64)
+        k = np.searchsorted(starts, at[rows], side="right") - 1
+        start[rows], end[rows] = starts[k], ends[k]
+    instant = pl.Datetime("us", "UTC")
+    out = pl.DataFrame({
+        "customer_id": customer,
+        "period_start": pl.Series(start).cast(instant),
+        "period_end": pl.Series(end).cast(instant),
+        "_zone": zones,
+    })
+    local_start, local_end = pl.lit(None, pl.Date), pl.lit(None, pl.Date)
+    for zone in set(zones):
+        here = pl.col("_zone") == zone
+        local_start = pl.when(here).then(
+            pl.col("period_start").dt.convert_time_zone(zone).dt.date()).otherwise(local_start)
+        local_end = pl.when(here).then(
+            pl.col("period_end").dt.convert_time_zone(zone).dt.date()).otherwise(local_end)
+    return out.with_columns(cycle_start=local_start, cycle_end=local_end).drop("_zone")
+
+
