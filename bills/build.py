@@ -9,24 +9,28 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
 import polars as pl
 
-from rules import Catalog
+from rules import Accounts, Catalog
 from rules.money import (
     arrow_to_nanos,
     minor_units,
     nanos_to_arrow,
     round_decimal,
     round_nanos,
-    to_nanos,
 )
 
-from .schema import BILL_LINE_KEYS
+from .discounts import apply, in_force
+from .recurring import coverages, fee
+from .schema import BILL_KEYS, LINE_KEYS, LINE_SCHEMA
+from .taxes import applicable, compute
 
 
 @dataclass(frozen=True)
@@ -51,52 +55,96 @@ def _round_lines(lines: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
     return lines.with_columns(amount=pl.from_arrow(nanos_to_arrow(rounded)))
 
 
-def _bills_and_taxes(lines: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
-    keys = ["subscriber_id", "plan_id", "cycle_start", "cycle_end", "currency"]
-    bills = lines.group_by(keys).agg(
-        lines=pl.len().cast(pl.Int64), events=pl.col("events").sum(),
-        subtotal=pl.col("amount").sum()
-    ).sort(keys)
-    tax_rows = {k: [] for k in (*keys, "tax_name", "tax_rate", "base", "tax")}
-    totals = []
-    method = catalog.model.rounding.tax
-    taxes_of = {p.id: p.taxes for p in catalog.model.plans}
-    for row in bills.iter_rows(named=True):
-        places = minor_units(row["currency"])
-        tax_total = Decimal(0)
-        for tax in taxes_of.get(row["plan_id"], []):
-            amount = round_decimal(row["subtotal"] * Decimal(tax.rate), places, method)
-            tax_total += amount
-            for k in keys:
-                tax_rows[k].append(row[k])
-            tax_rows["tax_name"].append(tax.name)
-            tax_rows["tax_rate"].append(to_nanos(tax.rate))
-            tax_rows["base"].append(to_nanos(row["subtotal"]))
-            tax_rows["tax"].append(to_nanos(amount))
-        totals.append((to_nanos(tax_total), to_nanos(row["subtotal"] + tax_total)))
-    tax_nanos = np.array([t for t, _ in totals], dtype=np.int64)
-    total_nanos = np.array([t for _, t in totals], dtype=np.int64)
-    bills = bills.with_columns(
-        tax=pl.from_arrow(nanos_to_arrow(tax_nanos)),
-        total=pl.from_arrow(nanos_to_arrow(total_nanos)),
-    )
-    taxes = pl.DataFrame({k: v for k, v in tax_rows.items() if k not in
-                          ("tax_rate", "base", "tax")}, schema={
-        "subscriber_id": pl.String, "plan_id": pl.String, "cycle_start": pl.Date,
-        "cycle_end": pl.Date, "currency": pl.String, "tax_name": pl.String})
-    for k in ("tax_rate", "base", "tax"):
-        taxes = taxes.with_columns(pl.from_arrow(nanos_to_arrow(
-            np.array(tax_rows[k], dtype=np.int64))).alias(k))
-    return bills, taxes
+def _recurring_lines(catalog: Catalog, accounts: Accounts | None, usage: pl.DataFrame,
+                     as_of: datetime) -> pl.DataFrame:
+    seen = usage.select("customer_id", "subscriber_id", "plan_id", "period_start",
+                        "period_end").unique().rows()
+    plans = {p.id: p for p in catalog.model.plans}
+    rows = []
+    for cover in coverages(catalog, accounts, seen, as_of):
+        plan = plans[cover.plan_id]
+        zone = ZoneInfo(cover.zone)
+        for charge in plan.recurring:
+            amount = fee(charge, cover)
+            rows.append({
+                "customer_id": cover.customer_id, "subscriber_id": cover.subscriber_id,
+                "plan_id": cover.plan_id, "period_start": cover.period.start,
+                "period_end": cover.period.end,
+                "cycle_start": cover.period.start.astimezone(zone).date(),
+                "cycle_end": cover.period.end.astimezone(zone).date(),
+                "currency": catalog.plan_currency(plan), "service": "recurring",
+                "destination_name": charge.name, "events": 0, "quantity": 0,
+                "billed_quantity": 0,
+                "amount_exact": round_decimal(amount, 9), "line_type": f"recurring_{charge.billed}",
+            })
+    return pl.DataFrame(rows, schema=LINE_SCHEMA | {"line_type": pl.String})
 
 
-def build_bills(root: str | Path, rated: list[str], quarantine: list[str],
-                catalog: Catalog, run: RunRecord) -> dict:
+def _price_bills(lines: pl.DataFrame, catalog: Catalog, accounts: Accounts | None):
+    """Discounts and taxes per bill (customer, period, currency): (lines, bills, taxes,
+    discounts). Lines keep their rounded amount; discounts and taxes are rounded as the
+    catalog declares, and a bill's total is exactly lines - discounts + exclusive taxes."""
+    plans = {p.id: p for p in catalog.model.plans}
+    rounding = catalog.model.rounding
+    line_discount, line_tax = [], []
+    bills, taxes, discounts = [], [], []
+    for key, group in lines.group_by(BILL_KEYS, maintain_order=True):
+        bill = dict(zip(BILL_KEYS, key, strict=True))
+        customer = accounts.customer(bill["customer_id"]) if accounts else None
+        places = minor_units(bill["currency"])
+        rows = group.to_dicts()
+        plan0 = plans[rows[0]["plan_id"]]
+        zone = (customer and customer.timezone) or catalog.plan_zone(plan0)
+        work = [{"taxable": r["amount"], "service": r["service"], "plan_id": r["plan_id"],
+                 "taxes": applicable(plans[r["plan_id"]].taxes, catalog.model.taxes,
+                                     customer and customer.tax_jurisdiction,
+                                     customer.tax_exempt if customer else [], r["service"])}
+                for r in rows]
+        held = in_force(catalog, accounts, bill["customer_id"], zone, bill["period_start"],
+                        bill["period_end"])
+        per_line = [Decimal(0)] * len(rows)
+        for name, i, amount in apply(work, held, places, rounding.line):
+            per_line[i] += amount
+            discounts.append({**bill, "discount_id": name, "line_no": i, "amount": amount})
+        for entry in compute(work, places, rounding.tax, rounding.tax_scope):
+            taxes.append({**bill, **entry})
+        line_discount += per_line
+        line_tax += [w["tax"] if rounding.tax_scope == "line" else Decimal(0) for w in work]
+        subtotal = sum((r["amount"] for r in rows), Decimal(0))
+        tax = sum((e["tax"] for e in taxes if _same(e, bill) and not e["inclusive"]),
+                  Decimal(0))
+        discount = sum(per_line, Decimal(0))
+        bills.append({**bill, "lines": len(rows),
+                      "events": sum(r["events"] for r in rows), "subtotal": subtotal,
+                      "discount": discount, "tax": tax, "total": subtotal - discount + tax})
+    money = pl.Decimal(38, 9)
+    lines = lines.with_columns(discount=pl.Series(line_discount, dtype=money),
+                               tax=pl.Series(line_tax, dtype=money))
+    bill_schema = {**{k: LINE_SCHEMA[k] for k in BILL_KEYS}, "lines": pl.Int64,
+                   "events": pl.Int64, "subtotal": money, "discount": money, "tax": money,
+                   "total": money}
+    tax_schema = {**{k: LINE_SCHEMA[k] for k in BILL_KEYS}, "tax_name": pl.String,
+                  "tax_rate": money, "base": money, "tax": money, "inclusive": pl.Boolean}
+    discount_schema = {**{k: LINE_SCHEMA[k] for k in BILL_KEYS}, "discount_id": pl.String,
+                       "line_no": pl.Int64, "amount": money}
+    return (lines, pl.DataFrame(bills, schema=bill_schema),
+            pl.DataFrame(taxes, schema=tax_schema),
+            pl.DataFrame(discounts, schema=discount_schema))
+
+
+def _same(entry: dict, bill: dict) -> bool:
+    return all(entry[k] == bill[k] for k in BILL_KEYS)
+
+
+def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catalog: Catalog,
+                run: RunRecord, *, accounts: Accounts | None = None,
+                as_of: datetime | None = None) -> dict:
     """Write ``root/bills.duckdb`` from rated Parquet files named relative to ``root``;
     returns counts for the run summary. The views name their files relative to the
     database's folder, so the folder can be moved or copied whole; `ratecycle sql` resolves
     them there (with DuckDB's ``file_search_path``)."""
     root = Path(root)
+    as_of = as_of or datetime.now(UTC)
     db_path = root / "bills.duckdb"
     for stale in root.glob(".bills.duckdb.*.tmp"):
         stale.unlink()  # left by a run that was killed
@@ -109,40 +157,29 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str],
             source = (f"read_parquet([{names}])" if files else
                       "(SELECT NULL::VARCHAR AS event_id WHERE false)")
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM {source}")
-        keys = ", ".join(BILL_LINE_KEYS)
-        lines = con.sql(f"""
+        keys = ", ".join(LINE_KEYS)
+        usage = con.sql(f"""
             SELECT {keys}, count(*) AS events, sum(quantity)::HUGEINT AS quantity,
                    sum(billed_quantity)::HUGEINT AS billed_quantity,
                    sum(amount)::DECIMAL(38, 9) AS amount_exact
             FROM rated_usage WHERE status = 'rated'
             GROUP BY ALL ORDER BY {keys}
-        """).pl() if rated else pl.DataFrame()
-        if lines.is_empty():
-            lines = pl.DataFrame(schema={
-                "subscriber_id": pl.String, "plan_id": pl.String, "cycle_start": pl.Date,
-                "cycle_end": pl.Date, "service": pl.String, "destination_name": pl.String,
-                "currency": pl.String, "events": pl.Int64, "quantity": pl.Int64,
-                "billed_quantity": pl.Int64, "amount_exact": pl.Decimal(38, 9)})
+        """).pl() if rated else pl.DataFrame(schema=LINE_SCHEMA)
+        usage = usage.cast(LINE_SCHEMA).with_columns(line_type=pl.lit("usage"))
+        lines = pl.concat([usage, _recurring_lines(catalog, accounts, usage, as_of)])
+        lines = lines.sort(*BILL_KEYS, "line_type", "service", "destination_name",
+                           "subscriber_id", "plan_id", nulls_last=True)
         lines = _round_lines(lines, catalog).with_columns(
-            line_type=pl.lit("usage"), run_id=pl.lit(run.run_id))
-        bills, taxes = _bills_and_taxes(lines, catalog)
-        bills = bills.with_columns(run_id=pl.lit(run.run_id))
-
-        con.register("lines_df", lines.to_arrow())
-        con.register("bills_df", bills.to_arrow())
-        con.register("taxes_df", taxes.to_arrow())
-        con.execute("CREATE TABLE bill_lines AS SELECT * FROM lines_df")
-        con.execute("CREATE TABLE bills AS SELECT * FROM bills_df")
-        con.execute("CREATE TABLE bill_taxes AS SELECT * FROM taxes_df")
-        plans = pl.DataFrame({
-            "plan_id": [p.id for p in catalog.model.plans],
-            "is_default": [p.default for p in catalog.model.plans],
-            "timezone": [catalog.plan_zone(p) for p in catalog.model.plans],
-            "currency": [catalog.currency] * len(catalog.model.plans),
-            "taxes": [json.dumps([t.model_dump() for t in p.taxes]) for p in catalog.model.plans],
-        })
-        con.register("plans_df", plans.to_arrow())
-        con.execute("CREATE TABLE plans AS SELECT * FROM plans_df")
+            line_no=pl.int_range(pl.len()).over(BILL_KEYS).cast(pl.Int64))
+        lines, bills, taxes, discounts = _price_bills(lines, catalog, accounts)
+        run_col = pl.lit(run.run_id)
+        for name, frame in (("bill_lines", lines.with_columns(run_id=run_col)),
+                            ("bills", bills.with_columns(run_id=run_col)),
+                            ("bill_taxes", taxes), ("bill_discounts", discounts),
+                            ("plans", _plans_table(catalog))):
+            con.register("frame", frame.to_arrow())
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+            con.unregister("frame")
         acc = run.accounting
         rows = [("read", None, acc["read"]), ("rated", None, acc["rated"])]
         rows += [("unrated", r, n) for r, n in sorted(acc["unrated"].items())]
@@ -154,8 +191,6 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str],
         con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?)", [
             run.run_id, run.as_of, run.catalog_digest, json.dumps(run.inputs, sort_keys=True),
             json.dumps(acc, sort_keys=True)])
-        for name in ("lines_df", "bills_df", "taxes_df", "plans_df"):
-            con.unregister(name)
         revenue = con.execute("""
             SELECT service, currency, sum(amount) FROM bill_lines GROUP BY ALL ORDER BY ALL
         """).fetchall()
@@ -172,6 +207,18 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str],
         "revenue_by_service": {f"{svc} ({cur})": _money_text(amount, cur)
                                for svc, cur, amount in revenue},
     }
+
+
+def _plans_table(catalog: Catalog) -> pl.DataFrame:
+    plans = catalog.model.plans
+    return pl.DataFrame({
+        "plan_id": [p.id for p in plans],
+        "is_default": [p.default for p in plans],
+        "timezone": [catalog.plan_zone(p) for p in plans],
+        "currency": [catalog.plan_currency(p) for p in plans],
+        "taxes": [json.dumps([t.model_dump() for t in p.taxes]) for p in plans],
+        "recurring": [json.dumps([r.model_dump() for r in p.recurring]) for p in plans],
+    })
 
 
 def _money_text(amount: Decimal, currency: str) -> str:

@@ -1,18 +1,36 @@
 """Tables and views of bills.duckdb (DESIGN.md, "Bills"). Amounts are DECIMAL: exact
 sums at 9 places, and the billed amounts rounded to the currency's minor unit."""
 
+import polars as pl
+
 TABLES = {
     "runs": "one row per nightly run: run_id, catalog digest, as-of instant, inputs",
     "row_accounting": "read = rated + unrated + quarantined, by stage and reason",
     "plans": "the catalog's plans: zone, currency, taxes",
-    "bill_lines": "usage per subscriber, cycle, service and destination, rounded once",
-    "bill_taxes": "each tax of each bill, on the bill's subtotal",
-    "bills": "per subscriber per cycle: subtotal, tax, total (= lines + taxes exactly)",
+    "bill_lines": "usage per subscriber, service and destination, and recurring fees, per "
+                  "bill; each rounded once, with its discount and (line scope) tax",
+    "bill_discounts": "each discount applied to a line",
+    "bill_taxes": "each tax of each bill: base and amount",
+    "bills": "per customer per billing period: subtotal, discount, tax, total (= lines - "
+             "discounts + exclusive taxes, exactly)",
 }
 VIEWS = {
     "rated_usage": "the rated Parquet: one row per event with its explanation",
     "quarantine": "rows that could not be used, with their reason",
 }
 
-BILL_LINE_KEYS = ("subscriber_id", "plan_id", "cycle_start", "cycle_end", "service",
-                  "destination_name", "currency")
+
+# A bill is one customer's billing period in one currency.
+BILL_KEYS = ("customer_id", "period_start", "period_end", "cycle_start", "cycle_end",
+             "currency")
+# A usage line: per subscriber and plan, service and destination within a bill.
+LINE_KEYS = (*BILL_KEYS, "subscriber_id", "plan_id", "service", "destination_name")
+
+_INSTANT = pl.Datetime("us", "UTC")
+LINE_SCHEMA = {
+    "customer_id": pl.String, "period_start": _INSTANT, "period_end": _INSTANT,
+    "cycle_start": pl.Date, "cycle_end": pl.Date, "currency": pl.String,
+    "subscriber_id": pl.String, "plan_id": pl.String, "service": pl.String,
+    "destination_name": pl.String, "events": pl.Int64, "quantity": pl.Int64,
+    "billed_quantity": pl.Int64, "amount_exact": pl.Decimal(38, 9),
+}

@@ -264,6 +264,7 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
         RunRecord(run_id=run_id, as_of=opts.ingested_at().isoformat() if opts.as_of else "",
                   catalog_digest=catalog.digest, inputs=inputs,
                   accounting=summary.accounting()),
+        accounts=accounts, as_of=opts.ingested_at(),
     )
     summary.wall_s = progress.elapsed()
     (staging / "run.json").write_text(json.dumps(

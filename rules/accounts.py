@@ -30,7 +30,14 @@ from typing import Literal
 
 import polars as pl
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .catalog import Catalog, currency_code, zone_name
 from .cycles import INTERVALS, Cycle
@@ -40,7 +47,7 @@ CALENDAR = "calendar"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class CycleSpec(_Strict):
@@ -60,6 +67,18 @@ class CycleSpec(_Strict):
         return Cycle(self.interval, self.every, None if self.anchor == CALENDAR else self.anchor)
 
 
+class CustomerDiscount(_Strict):
+    """A catalog discount held by a customer, counted in billing periods from ``from``."""
+
+    id: str
+    from_: datetime | None = Field(None, alias="from")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain(cls, v):
+        return {"id": v} if isinstance(v, str) else v
+
+
 class Customer(_Strict):
     id: str = Field(min_length=1)
     timezone: str | None = None
@@ -67,7 +86,7 @@ class Customer(_Strict):
     tax_jurisdiction: str | None = None
     tax_exempt: list[str] = []
     cycle: CycleSpec = CycleSpec()
-    discounts: list[str] = []
+    discounts: list[CustomerDiscount] = []
 
     _tz = field_validator("timezone")(lambda v: v if v is None else zone_name(v))
     _cur = field_validator("currency")(lambda v: v if v is None else currency_code(v))
@@ -246,4 +265,8 @@ def _semantic(model: AccountsModel, catalog: Catalog, places: list[str]) -> list
     for c in model.customers:
         if c.cycle.interval not in INTERVALS:
             problems.append(Problem(f"customers.{c.id}.cycle", "unknown interval"))
+        for d in c.discounts:
+            if d.id not in catalog.model.discounts:
+                problems.append(Problem(f"customers.{c.id}.discounts",
+                                        f"no discount {d.id!r} in the catalog's `discounts`"))
     return problems

@@ -289,8 +289,45 @@ Charge = Annotated[
 
 
 class Tax(_Strict):
+    """A tax on bill lines, always on their discounted amount. ``jurisdictions``: the
+    customers' tax jurisdictions it applies to (empty: all). ``inclusive``: prices already
+    contain it. ``compound``: it is also charged on the taxes before it (by ``order``)."""
+
     name: str = Field(min_length=1)
     rate: Annotated[str, BeforeValidator(tax_rate)]
+    jurisdictions: list[str] = []
+    services: list[str] = []
+    inclusive: bool = False
+    compound: bool = False
+    order: int = 0
+
+
+class Recurring(_Strict):
+    """A recurring fee of a plan: ``price`` per ``per`` (a calendar month, quarter or year,
+    a week, or the customer's billing period), prorated by ``proration`` when the
+    subscription covers part of a billing period: ``calendar_days`` (days used / days in
+    each calendar month or ``per`` unit the period touches), ``period_days`` (days used /
+    days in the period) or ``seconds``."""
+
+    name: str = Field(min_length=1)
+    price: MoneyText
+    per: Literal["period", "week", "month", "quarter", "year"] = "month"
+    billed: Literal["advance", "arrears"] = "advance"
+    proration: Literal["calendar_days", "period_days", "seconds"] = "calendar_days"
+
+
+class Discount(_Strict):
+    """A discount on bill lines, before tax: ``percentage`` (``value`` 0.10 for 10%) or
+    ``fixed`` (``value`` an amount per bill), for ``cycles`` billing periods from the
+    customer's ``from`` (none: forever), limited to ``services`` and ``plans`` when given.
+    Several discounts apply in ``order``, each on what the previous ones left."""
+
+    kind: Literal["percentage", "fixed"]
+    value: MoneyText
+    cycles: int | None = Field(None, ge=1)
+    services: list[str] = []
+    plans: list[str] = []
+    order: int = 0
 
 
 class Plan(_Strict):
@@ -299,6 +336,7 @@ class Plan(_Strict):
     timezone: str | None = None
     currency: str | None = Field(None, description="default: the catalog's currency")
     taxes: list[Tax] = []
+    recurring: list[Recurring] = []
     charges: list[Charge] = Field(min_length=1)
 
     _tz = field_validator("timezone")(lambda v: v if v is None else zone_name(v))
@@ -338,6 +376,8 @@ class Rounding(_Strict):
     decimals: int | None = Field(None, ge=0, le=9)
     line: Method = "half_up"
     tax: Method = "half_up"
+    tax_scope: Literal["invoice", "line"] = Field(
+        "invoice", description="round each tax once on the bill (invoice) or on every line")
 
     @model_validator(mode="after")
     def _decimals(self):
@@ -359,6 +399,8 @@ class CatalogModel(_Strict):
     decks: dict[str, DeckRef] = {}
     plans: list[Plan] = Field(min_length=1)
     profiles: list[Profile] = []
+    taxes: list[Tax] = Field([], description="taxes by jurisdiction, for every plan")
+    discounts: dict[str, Discount] = {}
 
     _currency = field_validator("currency")(lambda v: currency_code(v))
     _tz = field_validator("timezone")(lambda v: zone_name(v))

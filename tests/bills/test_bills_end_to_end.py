@@ -157,7 +157,7 @@ def test_bill_lines_are_rounded_once_per_line(bills, tmp_path):
 
 def test_tax_is_on_the_subtotal_and_total_is_lines_plus_taxes(bills, tmp_path):
     rows = sql_rows(bills, """
-        SELECT subscriber_id, subtotal, tax, total FROM bills ORDER BY subscriber_id""",
+        SELECT customer_id AS subscriber_id, subtotal, tax, total FROM bills ORDER BY 1""",
         tmp_path)
     got = [(r["subscriber_id"], Decimal(r["subtotal"]), Decimal(r["tax"]), Decimal(r["total"]))
            for r in rows]
@@ -166,7 +166,7 @@ def test_tax_is_on_the_subtotal_and_total_is_lines_plus_taxes(bills, tmp_path):
         ("S2", Decimal("0.01"), Decimal("0.00"), Decimal("0.01")),
     ]
     taxes = sql_rows(bills, """
-        SELECT subscriber_id, tax_name, tax_rate, base, tax FROM bill_taxes
+        SELECT customer_id AS subscriber_id, tax_name, tax_rate, base, tax FROM bill_taxes
         ORDER BY subscriber_id""", tmp_path)
     assert [(t["subscriber_id"], t["tax_name"], Decimal(t["tax_rate"]), Decimal(t["base"]),
              Decimal(t["tax"])) for t in taxes] == [
@@ -177,11 +177,12 @@ def test_tax_is_on_the_subtotal_and_total_is_lines_plus_taxes(bills, tmp_path):
 
 def test_every_bill_total_is_the_exact_sum_of_its_lines_and_taxes(bills, tmp_path):
     rows = sql_rows(bills, """
-        SELECT b.subscriber_id, b.total,
-               (SELECT sum(l.amount) FROM bill_lines l
-                 WHERE l.subscriber_id = b.subscriber_id AND l.cycle_start = b.cycle_start)
+        SELECT b.customer_id, b.total,
+               (SELECT sum(l.amount - l.discount) FROM bill_lines l
+                 WHERE l.customer_id = b.customer_id AND l.period_start = b.period_start)
              + (SELECT coalesce(sum(t.tax), 0) FROM bill_taxes t
-                 WHERE t.subscriber_id = b.subscriber_id AND t.cycle_start = b.cycle_start)
+                 WHERE t.customer_id = b.customer_id AND t.period_start = b.period_start
+                   AND NOT t.inclusive)
                AS recomputed
         FROM bills b ORDER BY 1""", tmp_path)
     assert len(rows) == 2
@@ -202,9 +203,9 @@ def test_rated_usage_view_and_row_accounting(bills, tmp_path):
 
 def test_sql_prints_a_table(bills, capsys):
     assert main(["sql", "--db", str(bills),
-                 "SELECT subscriber_id, total FROM bills ORDER BY 1"]) == 0
+                 "SELECT customer_id, total FROM bills ORDER BY 1"]) == 0
     out = capsys.readouterr().out
-    assert "subscriber_id" in out and "total" in out
+    assert "customer_id" in out and "total" in out
     assert "1.240000000" in out
     assert "0.010000000" in out
 

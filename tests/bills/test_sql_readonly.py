@@ -103,7 +103,7 @@ def test_reading_queries_work(bills, elsewhere, capsys):
                   "WITH t AS (SELECT 1 AS n) SELECT * FROM t"):
         assert main(["sql", "--db", str(bills), query]) == 0, query
     out = capsys.readouterr().out
-    assert "subscriber_id" in out
+    assert "customer_id" in out
 
 
 def test_views_relative_to_the_database_folder_resolve_there(tmp_path, elsewhere, capsys):
@@ -129,11 +129,11 @@ def test_views_relative_to_the_database_folder_resolve_there(tmp_path, elsewhere
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_output_format_follows_the_suffix(suffix, bills, elsewhere, capsys):
     out = elsewhere / f"bills.{suffix}"
-    assert main(["sql", "--db", str(bills), "SELECT subscriber_id, total FROM bills ORDER BY 1",
+    assert main(["sql", "--db", str(bills), "SELECT customer_id, total FROM bills ORDER BY 1",
                  "--output", str(out)]) == 0
     assert capsys.readouterr().out == ""
     frame = pl.read_csv(out) if suffix == "csv" else pl.read_parquet(out)
-    assert frame["subscriber_id"].to_list() == ["S1", "S2"]
+    assert frame["customer_id"].to_list() == ["S1", "S2"]
 
 
 def test_an_output_suffix_that_says_no_format_is_refused(bills, elsewhere, capsys):
