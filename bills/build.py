@@ -106,13 +106,12 @@ def _price_bills(lines: pl.DataFrame, catalog: Catalog, accounts: Accounts | Non
         for name, i, amount in apply(work, held, places, rounding.line):
             per_line[i] += amount
             discounts.append({**bill, "discount_id": name, "line_no": i, "amount": amount})
-        for entry in compute(work, places, rounding.tax, rounding.tax_scope):
-            taxes.append({**bill, **entry})
+        bill_taxes = compute(work, places, rounding.tax, rounding.tax_scope)
+        taxes += [{**bill, **entry} for entry in bill_taxes]
         line_discount += per_line
         line_tax += [w["tax"] if rounding.tax_scope == "line" else Decimal(0) for w in work]
         subtotal = sum((r["amount"] for r in rows), Decimal(0))
-        tax = sum((e["tax"] for e in taxes if _same(e, bill) and not e["inclusive"]),
-                  Decimal(0))
+        tax = sum((e["tax"] for e in bill_taxes if not e["inclusive"]), Decimal(0))
         discount = sum(per_line, Decimal(0))
         bills.append({**bill, "lines": len(rows),
                       "events": sum(r["events"] for r in rows), "subtotal": subtotal,
@@ -130,10 +129,6 @@ def _price_bills(lines: pl.DataFrame, catalog: Catalog, accounts: Accounts | Non
     return (lines, pl.DataFrame(bills, schema=bill_schema),
             pl.DataFrame(taxes, schema=tax_schema),
             pl.DataFrame(discounts, schema=discount_schema))
-
-
-def _same(entry: dict, bill: dict) -> bool:
-    return all(entry[k] == bill[k] for k in BILL_KEYS)
 
 
 def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catalog: Catalog,

@@ -150,7 +150,8 @@ EDGE_MARGIN = timedelta(hours=14)
 PLANS = (("basic", 0.6), ("smart", 0.3), ("business", 0.1))
 BUSINESS_DISCOUNT = Decimal("0.80")  # the business deck is the retail deck at 80 %
 CATALOG_YAML = """\
-# ratecycle demo catalog: a mobile operator's three plans (prices in EUR, VAT exclusive).
+# ratecycle demo catalog: a mobile operator's plans (prices VAT exclusive). Customers in
+# Germany pay in EUR with German VAT; customers in the UK hold the GBP plan with UK VAT.
 catalog: 1
 name: ratecycle demo
 currency: EUR
@@ -158,27 +159,40 @@ timezone: Europe/Berlin
 decks:
   retail: {{file: {retail}}}
   business: {{file: {business}}}
+taxes:
+  - {{name: VAT DE, rate: "0.19", jurisdictions: [DE]}}
+  - {{name: VAT UK, rate: "0.20", jurisdictions: [GB]}}
+discounts:
+  loyalty: {{kind: percentage, value: "0.10", services: [voice, sms]}}
 plans:
   - id: basic
     default: true
-    taxes: [{{name: VAT, rate: "0.19"}}]
+    recurring: [{{name: basic monthly fee, price: "4.99", per: month}}]
     charges:
       - {{service: voice, deck: retail, per: minute, increments: 60/60}}
       - {{service: sms, rate: "0.0900", per: message}}
       - {{service: data, rate: "0.0200", per: MB, increments: 1000000/1000000}}
   - id: smart
-    taxes: [{{name: VAT, rate: "0.19"}}]
+    recurring: [{{name: smart monthly fee, price: "14.99", per: month}}]
     charges:
       # the first minute is one block, then per second, plus a fee per answered call
       - {{service: voice, deck: retail, per: minute, increments: 60/1, connect_fee: "0.0390"}}
       - {{service: sms, rate: "0.0700", per: message}}
       - {{service: data, rate: "0.0100", per: MB, increments: 100000/100000}}
   - id: business
-    taxes: [{{name: VAT, rate: "0.19"}}]
+    recurring: [{{name: business monthly fee, price: "39.00", per: month}}]
     charges:
       - {{service: voice, deck: business, per: minute, increments: 1/1}}
       - {{service: sms, rate: "0.0500", per: message}}
       - {{service: data, rate: "0.0050", per: MB, increments: 1000/1000}}
+  - id: uk-basic
+    currency: GBP
+    timezone: Europe/London
+    recurring: [{{name: UK monthly fee, price: "4.50", per: month}}]
+    charges:
+      - {{service: voice, deck: retail, per: minute, increments: 60/60}}
+      - {{service: sms, rate: "0.0800", per: message}}
+      - {{service: data, rate: "0.0200", per: MB, increments: 1000000/1000000}}
 """
 
 
@@ -389,9 +403,16 @@ def generate_demo(out_dir: Path, *, subscribers: int = 10_000, events: int = 1_0
     active = usage["subscriber_id"].unique().sort()
     left_out = active.gather(rng.choice(len(active), size=len(active) // 100, replace=False))
     plans = rng.choice(len(PLANS), size=subscribers, p=[p for _, p in PLANS])
+    uk = subs["home"].to_numpy() == 1
     accounts = pl.DataFrame({
         "subscriber_id": subs["subscriber_id"],
-        "plan_id": pl.Series([p for p, _ in PLANS]).gather(plans),
+        # customers in the UK hold the GBP plan, are billed in London time with UK VAT
+        "plan_id": pl.Series(np.where(uk, "uk-basic", np.array([p for p, _ in PLANS])[plans])),
+        "timezone": np.where(uk, "Europe/London", "Europe/Berlin"),
+        "currency": np.where(uk, "GBP", "EUR"),
+        "tax_jurisdiction": np.where(uk, "GB", "DE"),
+        # one customer in twenty has the loyalty discount
+        "discounts": np.where(rng.random(subscribers) < 0.05, "loyalty", ""),
     }).filter(~pl.col("subscriber_id").is_in(left_out.to_list()))
     accounts_path = out_dir / "accounts.csv"
     accounts.write_csv(accounts_path)

@@ -26,26 +26,29 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
     if accounts is not None:
         customer = subscription_of(usage, accounts)["customer_id"].fill_null(customer)
     plan_zone = {p.id: catalog.plan_zone(p) for p in catalog.model.plans}
-    zones = plan.replace_strict(plan_zone, default=catalog.model.timezone,
-                                return_dtype=pl.String).to_list()
-    specs: list[Cycle] = [MONTHLY] * n
-    if accounts is not None:
-        known = accounts.customers
-        for i, cid in enumerate(customer.to_list()):
-            c = known.get(cid)
-            if c is not None:
-                specs[i] = c.cycle.cycle()
-                zones[i] = c.timezone or zones[i]
+    zone = plan.replace_strict(plan_zone, default=catalog.model.timezone,
+                               return_dtype=pl.String)
+    specs: dict[str, Cycle] = {repr(MONTHLY): MONTHLY}
+    spec = pl.Series([repr(MONTHLY)] * n, dtype=pl.String)
+    if accounts is not None and accounts.customers:
+        # per distinct customer, not per event: a customer's zone and cycle
+        known = {cid: c for cid in customer.unique().to_list()
+                 if (c := accounts.customers.get(cid)) is not None}
+        for c in known.values():
+            specs.setdefault(repr(c.cycle.cycle()), c.cycle.cycle())
+        zone = customer.replace_strict({k: c.timezone for k, c in known.items() if c.timezone},
+                                       default=None, return_dtype=pl.String).fill_null(zone)
+        spec = customer.replace_strict({k: repr(c.cycle.cycle()) for k, c in known.items()},
+                                       default=repr(MONTHLY), return_dtype=pl.String)
     at = usage["started_at"].dt.epoch("us").fill_null(0).to_numpy()
     start = np.zeros(n, dtype=np.int64)
     end = np.zeros(n, dtype=np.int64)
-    keys = pl.DataFrame({"zone": zones, "spec": [repr(s) for s in specs]})
-    for (zone, _), group in keys.with_row_index("row").group_by(["zone", "spec"]):
+    keys = pl.DataFrame({"zone": zone, "spec": spec}).with_row_index("row")
+    for (zone_name, spec_key), group in keys.group_by(["zone", "spec"]):
         rows = group["row"].to_numpy()
-        spec = specs[rows[0]]
         lo = from_micros(int(at[rows].min()))
         hi = from_micros(int(at[rows].max())) + timedelta(microseconds=1)
-        bounds = periods(spec, zone, lo, hi)
+        bounds = periods(specs[spec_key], zone_name, lo, hi)
         starts = np.array([micros(p.start) for p in bounds], dtype=np.int64)
         ends = np.array([micros(p.end) for p in bounds], dtype=np.int64)
         k = np.searchsorted(starts, at[rows], side="right") - 1
@@ -55,15 +58,15 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
         "customer_id": customer,
         "period_start": pl.Series(start).cast(instant),
         "period_end": pl.Series(end).cast(instant),
-        "_zone": zones,
+        "_zone": zone,
     })
     local_start, local_end = pl.lit(None, pl.Date), pl.lit(None, pl.Date)
-    for zone in set(zones):
-        here = pl.col("_zone") == zone
+    for z in zone.unique().to_list():
+        here = pl.col("_zone") == z
         local_start = pl.when(here).then(
-            pl.col("period_start").dt.convert_time_zone(zone).dt.date()).otherwise(local_start)
+            pl.col("period_start").dt.convert_time_zone(z).dt.date()).otherwise(local_start)
         local_end = pl.when(here).then(
-            pl.col("period_end").dt.convert_time_zone(zone).dt.date()).otherwise(local_end)
+            pl.col("period_end").dt.convert_time_zone(z).dt.date()).otherwise(local_end)
     return out.with_columns(cycle_start=local_start, cycle_end=local_end).drop("_zone")
 
 

@@ -15,7 +15,8 @@ YAML::
 
 CSV or Parquet: one row per subscription, columns ``subscriber_id, plan_id`` and
 optionally ``customer_id, timezone, currency, tax_jurisdiction, cycle, anchor, start,
-end`` (a customer's columns must agree on all its rows). A subscriber without a
+end, discounts`` (ids separated by ``;``; a customer's columns must agree on all its
+rows). A subscriber without a
 subscription in force holds the catalog's default plan, billed monthly in the plan's zone.
 Every problem is listed with its file and line or path.
 """
@@ -136,7 +137,7 @@ class Accounts:
 
 
 _CSV_COLUMNS = ("subscriber_id", "plan_id", "customer_id", "timezone", "currency",
-                "tax_jurisdiction", "cycle", "anchor", "start", "end")
+                "tax_jurisdiction", "cycle", "anchor", "start", "end", "discounts")
 
 
 def _from_table(frame: pl.DataFrame, where) -> tuple[dict, list[Problem]]:
@@ -156,6 +157,8 @@ def _from_table(frame: pl.DataFrame, where) -> tuple[dict, list[Problem]]:
         for key in ("timezone", "currency", "tax_jurisdiction"):
             if row.get(key):
                 customer[key] = row[key]
+        if row.get("discounts"):  # catalog discount ids separated by ';', held forever
+            customer["discounts"] = [d.strip() for d in row["discounts"].split(";") if d]
         if row.get("cycle") or row.get("anchor"):
             customer["cycle"] = {"interval": row.get("cycle") or "monthly",
                                  "anchor": row.get("anchor") or CALENDAR}

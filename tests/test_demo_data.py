@@ -86,8 +86,13 @@ def test_traffic_follows_the_day_and_the_week(usage):
 
 def test_the_catalog_prices_almost_every_destination(demo, usage):
     catalog = load_catalog(demo.catalog)
-    assert {p.id for p in catalog.model.plans} == {"basic", "smart", "business"}
+    assert {p.id for p in catalog.model.plans} == {"basic", "smart", "business", "uk-basic"}
     assert catalog.default_plan.id == "basic"
+    # two currencies, two tax jurisdictions, a discount and recurring fees on every plan
+    assert {catalog.plan_currency(p) for p in catalog.model.plans} == {"EUR", "GBP"}
+    assert {j for t in catalog.model.taxes for j in t.jurisdictions} == {"DE", "GB"}
+    assert set(catalog.model.discounts) == {"loyalty"}
+    assert all(p.recurring for p in catalog.model.plans)
     deck = catalog.decks["retail"]
     assert deck["prefix"].is_unique().all() and len(deck) >= 40
     prefixes = deck["prefix"].to_list()
@@ -98,9 +103,16 @@ def test_the_catalog_prices_almost_every_destination(demo, usage):
 
 def test_accounts_hold_catalog_plans_and_leave_a_few_out(demo, usage):
     catalog = load_catalog(demo.catalog)
-    accounts = load_accounts(demo.accounts, catalog).plans
+    loaded = load_accounts(demo.accounts, catalog)
+    accounts = loaded.plans
     assert accounts.columns == ["subscriber_id", "plan_id"]
-    assert set(accounts["plan_id"]) == {"basic", "smart", "business"}
+    assert set(accounts["plan_id"]) == {"basic", "smart", "business", "uk-basic"}
+    # customers in two zones; the UK ones pay in GBP
+    zones = {c.timezone for c in loaded.customers.values()}
+    assert zones == {"Europe/Berlin", "Europe/London"}
+    assert {c.currency for c in loaded.customers.values() if c.timezone == "Europe/London"} \
+        == {"GBP"}
+    assert any(c.discounts for c in loaded.customers.values())
     active = set(usage["subscriber_id"])
     without = active - set(accounts["subscriber_id"])
     assert 0 < len(without) <= 0.02 * len(active)
