@@ -36,6 +36,7 @@ from .taxes import applicable, compute
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str
+    batch: str
     as_of: str
     catalog_digest: str
     inputs: dict
@@ -132,7 +133,7 @@ def _price_bills(lines: pl.DataFrame, catalog: Catalog, accounts: Accounts | Non
 
 
 def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catalog: Catalog,
-                run: RunRecord, *, accounts: Accounts | None = None,
+                runs: list[RunRecord], *, accounts: Accounts | None = None,
                 as_of: datetime | None = None) -> dict:
     """Write ``root/bills.duckdb`` from rated Parquet files named relative to ``root``;
     returns counts for the run summary. The views name their files relative to the
@@ -167,25 +168,31 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
         lines = _round_lines(lines, catalog).with_columns(
             line_no=pl.int_range(pl.len()).over(BILL_KEYS).cast(pl.Int64))
         lines, bills, taxes, discounts = _price_bills(lines, catalog, accounts)
-        run_col = pl.lit(run.run_id)
-        for name, frame in (("bill_lines", lines.with_columns(run_id=run_col)),
-                            ("bills", bills.with_columns(run_id=run_col)),
+        for name, frame in (("bill_lines", lines), ("bills", bills),
                             ("bill_taxes", taxes), ("bill_discounts", discounts),
                             ("plans", _plans_table(catalog))):
             con.register("frame", frame.to_arrow())
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
             con.unregister("frame")
-        acc = run.accounting
-        rows = [("read", None, acc["read"]), ("rated", None, acc["rated"])]
-        rows += [("unrated", r, n) for r, n in sorted(acc["unrated"].items())]
-        rows += [("quarantined", r, n) for r, n in sorted(acc["quarantined"].items())]
-        con.execute("CREATE TABLE row_accounting (outcome VARCHAR, reason VARCHAR, rows BIGINT)")
-        con.executemany("INSERT INTO row_accounting VALUES (?, ?, ?)", rows)
-        con.execute("""CREATE TABLE runs (run_id VARCHAR, as_of VARCHAR, catalog_digest VARCHAR,
-                       inputs JSON, accounting JSON)""")
-        con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?)", [
-            run.run_id, run.as_of, run.catalog_digest, json.dumps(run.inputs, sort_keys=True),
-            json.dumps(acc, sort_keys=True)])
+        rows = []
+        for run in runs:
+            acc = run.accounting
+            rows += [(run.batch, "read", None, acc["read"]),
+                     (run.batch, "rated", None, acc["rated"])]
+            rows += [(run.batch, "unrated", r, n) for r, n in sorted(acc["unrated"].items())]
+            rows += [(run.batch, "quarantined", r, n)
+                     for r, n in sorted(acc["quarantined"].items())]
+        con.execute("""CREATE TABLE row_accounting (batch VARCHAR, outcome VARCHAR,
+                       reason VARCHAR, rows BIGINT)""")
+        if rows:
+            con.executemany("INSERT INTO row_accounting VALUES (?, ?, ?, ?)", rows)
+        con.execute("""CREATE TABLE runs (batch VARCHAR, run_id VARCHAR, as_of VARCHAR,
+                       catalog_digest VARCHAR, inputs JSON, accounting JSON)""")
+        for run in runs:
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)", [
+                run.batch, run.run_id, run.as_of, run.catalog_digest,
+                json.dumps(run.inputs, sort_keys=True),
+                json.dumps(run.accounting, sort_keys=True)])
         revenue = con.execute("""
             SELECT service, currency, sum(amount) FROM bill_lines GROUP BY ALL ORDER BY ALL
         """).fetchall()

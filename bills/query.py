@@ -89,7 +89,7 @@ def _connect(db: Path) -> duckdb.DuckDBPyConnection:
         raise QueryError(f"{db}: cannot open: {exc}") from None
     try:
         con.execute("SET allowed_directories = ?",
-                    [[f"{folder}/", "rated/", "quarantine/"]])
+                    [[f"{folder}/", "runs/", "rated/", "quarantine/"]])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     except duckdb.Error:

@@ -4,8 +4,8 @@ sums at 9 places, and the billed amounts rounded to the currency's minor unit.""
 import polars as pl
 
 TABLES = {
-    "runs": "one row per nightly run: run_id, catalog digest, as-of instant, inputs",
-    "row_accounting": "read = rated + unrated + quarantined, by stage and reason",
+    "runs": "one row per batch of input files: its latest run id, catalog digest, as-of",
+    "row_accounting": "per batch: read = rated + unrated + quarantined, by reason",
     "plans": "the catalog's plans: zone, currency, taxes",
     "bill_lines": "usage per subscriber, service and destination, and recurring fees, per "
                   "bill; each rounded once, with its discount and (line scope) tax",

@@ -10,6 +10,7 @@ from .pipeline import (
     IngestResult,
     content_id,
     ingest_files,
+    quarantine_known,
     read_usage_dir,
     subscriber_buckets,
     write_ingest,
@@ -18,5 +19,5 @@ from .pipeline import (
 __all__ = [
     "FORMATS", "Accounting", "ColumnMap", "IngestError", "IngestOptions", "IngestResult",
     "NumberPlan", "OptionsError", "SourceFileError", "content_id", "ingest_files",
-    "load_column_map", "read_usage_dir", "subscriber_buckets", "write_ingest",
+    "load_column_map", "quarantine_known", "read_usage_dir", "subscriber_buckets", "write_ingest",
 ]

@@ -478,6 +478,36 @@ def ingest_files(paths: list[str | Path], opts: IngestOptions, progress=None) ->
     return IngestResult(usage=usage, quarantine=quarantine, accounting=accounting)
 
 
+def quarantine_known(result: IngestResult, known: pl.DataFrame) -> IngestResult:
+    """Move events whose ``event_id`` an earlier batch already holds (``known``: event_id,
+    batch_id) to quarantine as duplicates, whenever they arrive."""
+    if known.is_empty() or result.usage.is_empty():
+        return result
+    seen = known.unique("event_id", keep="first")
+    hit = result.usage.join(seen, on="event_id", how="inner", maintain_order="left")
+    if hit.is_empty():
+        return result
+    moved = hit.select(
+        "source_format", "source_file", "source_row", "event_id",
+        reason=pl.lit(s.DUPLICATE),
+        detail=pl.format("already billed in batch {}", pl.col("batch_id")),
+        record=pl.lit(None, pl.String),
+        ingested_at="ingested_at",
+    ).select(list(s.QUARANTINE_SCHEMA))
+    usage = result.usage.join(seen, on="event_id", how="anti", maintain_order="left")
+    accounting = result.accounting
+    for reason, n in hit["unrated_reason"].value_counts().iter_rows():
+        if reason is None:
+            accounting.accepted -= n
+        else:
+            accounting.unrated[reason] -= n
+            if not accounting.unrated[reason]:
+                del accounting.unrated[reason]
+    accounting.quarantined[s.DUPLICATE] += len(hit)
+    return IngestResult(usage=usage, quarantine=pl.concat([result.quarantine, moved]),
+                        accounting=accounting)
+
+
 def write_ingest(result: IngestResult, out_dir: str | Path, buckets: int = 8) -> None:
     """Store usage (``usage/bucket=NNN/part-0.parquet``), quarantine and accounting under
     ``out_dir``, replacing a previous ingest there only once everything is written."""

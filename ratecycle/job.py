@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from bills import RunRecord, build_bills
-from ingest import IngestOptions, ingest_files, write_ingest
+from ingest import IngestOptions, ingest_files, quarantine_known, write_ingest
 from ingest.pipeline import replace_path
 from rating import RATED, compile_catalog, rate_batch
 from rules import load_accounts, load_catalog
@@ -166,7 +166,10 @@ class RunSummary:
 
 
 MARKER = ".ratecycle-output"
-_OUTPUTS = ("usage", "quarantine", "accounting.json", "rated", "bills.duckdb", "run.json")
+RUNS = "runs"
+# What ratecycle writes in an output folder; claimed folders hold nothing else of value.
+_OUTPUTS = ("usage", "quarantine", "accounting.json", "rated", "bills.duckdb", "run.json",
+            RUNS)
 
 
 class OutputError(Exception):
@@ -175,8 +178,8 @@ class OutputError(Exception):
 
 def claim_output_dir(out: Path, inputs: list[Path] = ()) -> None:
     """Make sure ``out`` may hold ratecycle's outputs: it is new, empty, or written by
-    ratecycle before (it has the marker file), and no input lies inside it. Leftovers of a
-    killed run are removed."""
+    ratecycle before (it has the marker file), and no input lies where outputs go.
+    Leftovers of a killed run are removed."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; give a folder for the outputs")
@@ -188,20 +191,12 @@ def claim_output_dir(out: Path, inputs: list[Path] = ()) -> None:
         target = Path(path).resolve()
         if any(r == target or r in target.parents for r in replaced):
             raise OutputError(f"input {path} lies where the outputs go in {out} (usage/, "
-                              "rated/, quarantine/ ...); write the outputs somewhere else")
+                              "rated/, runs/ ...); write the outputs somewhere else")
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by ratecycle; its folders here are replaced by the "
                               "next run into this folder\n")
     for stale in (*out.glob(".staging-*"), *out.glob(".ingest-*"), *out.glob(".rated-*")):
         shutil.rmtree(stale, ignore_errors=True)
-
-
-def publish(staging: Path, out: Path, names=_OUTPUTS) -> None:
-    """Move a finished run from ``staging`` into ``out``, the database and run.json last."""
-    for name in names:
-        if (staging / name).exists():
-            replace_path(staging / name, out / name)
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def ingest_command(files: list[Path], opts: IngestOptions, out: Path, progress: Progress,
@@ -213,12 +208,30 @@ def ingest_command(files: list[Path], opts: IngestOptions, out: Path, progress: 
     return result.accounting
 
 
+def batch_of(files: list[Path]) -> str:
+    """A batch is a set of input files: the same files again are a re-run of that batch
+    (its output is replaced, e.g. after a catalog fix); other files are a new batch."""
+    return run_id_of({"files": sorted([Path(p).name, file_digest(Path(p))] for p in files)})
+
+
+def _known_events(out: Path, batch: str) -> pl.DataFrame:
+    """Event ids already held by the other batches of ``out``."""
+    parts = [p for p in sorted((out / RUNS).glob("*/rated/bucket=*/part-0.parquet"))
+             if p.parents[2].name != batch]
+    if not parts:
+        return pl.DataFrame(schema={"event_id": pl.String, "batch_id": pl.String})
+    return pl.concat([pl.scan_parquet(p).select("event_id", batch_id=pl.lit(p.parents[2].name))
+                      for p in parts]).collect()
+
+
 def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_dir: Path, *,
                 accounts_path: Path | None = None, workers: int = 1,
                 progress: Progress | None = None,
                 also_reads: list[Path | None] = ()) -> RunSummary:
-    """Ingest ``files``, rate every bucket, build ``out_dir/bills.duckdb``. Everything is
-    written in a staging folder first and moved into place only when the run succeeded."""
+    """Ingest ``files`` as one batch of ``out_dir``, rate it, and rebuild
+    ``out_dir/bills.duckdb`` from every batch there. An event another batch already holds
+    is quarantined as a duplicate. A batch is written in a staging folder and moved into
+    ``runs/<batch>`` only when it is complete."""
     progress = progress or Progress(quiet=True)
     out_dir = Path(out_dir)
     catalog_path = Path(catalog_path).resolve()
@@ -230,7 +243,9 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     staging = out_dir / f".staging-{os.getpid()}"
     staging.mkdir()
 
-    result = ingest_files(files, opts, progress)
+    batch = batch_of(files)
+    result = quarantine_known(ingest_files(files, opts, progress),
+                              _known_events(out_dir, batch))
     write_ingest(result, staging, buckets=opts.buckets)
     ing = result.accounting
     progress(f"ingested {ing.read:,} rows: {ing.accepted:,} to rate, "
@@ -238,6 +253,7 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
              "quarantined")
 
     inputs = {
+        "batch": batch,
         "files": sorted([p.name, file_digest(Path(p))] for p in files),
         "format": opts.format,
         "options": repr((opts.timezone, opts.numbers, opts.subscriber_from, opts.billable_apps,
@@ -254,24 +270,36 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     if summary.read != ing.read:
         raise RuntimeError(f"row accounting broke: ingest read {ing.read}, rating saw "
                            f"{summary.read}; nothing was billed")
+    (staging / "run.json").write_text(json.dumps(
+        {"run_id": run_id, "batch": batch, "accounting": summary.accounting(),
+         "inputs": inputs}, indent=2, sort_keys=True) + "\n")
+    (out_dir / RUNS).mkdir(exist_ok=True)
+    replace_path(staging, out_dir / RUNS / batch)
+
     progress("building bills")
-    relative = [p.relative_to(staging).as_posix()
-                for p in sorted(staging.glob("rated/bucket=*/part-0.parquet"))]
-    quarantined = [p.relative_to(staging).as_posix()
-                   for p in sorted(staging.glob("quarantine/*.parquet"))]
+    batches = sorted(p.parent.name for p in (out_dir / RUNS).glob("*/run.json"))
     summary.bills = build_bills(
-        staging, relative, quarantined, catalog,
-        RunRecord(run_id=run_id, as_of=opts.ingested_at().isoformat() if opts.as_of else "",
-                  catalog_digest=catalog.digest, inputs=inputs,
-                  accounting=summary.accounting()),
+        out_dir,
+        [p.relative_to(out_dir).as_posix()
+         for p in sorted((out_dir / RUNS).glob("*/rated/bucket=*/part-0.parquet"))],
+        [p.relative_to(out_dir).as_posix()
+         for p in sorted((out_dir / RUNS).glob("*/quarantine/*.parquet"))],
+        catalog,
+        [_run_record(out_dir / RUNS / b) for b in batches],
         accounts=accounts, as_of=opts.ingested_at(),
     )
     summary.wall_s = progress.elapsed()
-    (staging / "run.json").write_text(json.dumps(
-        {"run_id": run_id, "accounting": summary.accounting(), "bills": summary.bills,
-         "inputs": inputs}, indent=2, sort_keys=True) + "\n")
-    publish(staging, out_dir)
+    for name in ("run.json", "accounting.json"):
+        shutil.copyfile(out_dir / RUNS / batch / name, out_dir / name)
     return summary
+
+
+def _run_record(folder: Path) -> RunRecord:
+    run = json.loads((folder / "run.json").read_text())
+    return RunRecord(run_id=run["run_id"], batch=run["batch"],
+                     as_of=run["inputs"].get("as_of") or "",
+                     catalog_digest=run["inputs"]["catalog"], inputs=run["inputs"],
+                     accounting=run["accounting"])
 
 
 def _rate_buckets(usage_dir: Path, staging: Path, catalog_path: Path,

@@ -53,6 +53,7 @@ def subscription_of(usage: pl.DataFrame, accounts: Accounts) -> pl.DataFrame:
     events = usage.select("subscriber_id", "started_at").with_row_index("_row")
     joined = events.sort("started_at").join_asof(
         subs, left_on="started_at", right_on="start", by="subscriber_id", strategy="backward",
+        check_sortedness=False,  # both sides are sorted on the instants just above
     ).sort("_row")
     live = pl.col("plan_id").is_not_null() & (
         pl.col("end").is_null() | (pl.col("started_at") < pl.col("end")))
