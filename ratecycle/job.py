@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -55,18 +54,36 @@ class RateTask:
     catalog: Path
     accounts: Path | None
     run_id: str
+    version: str  # digests of the catalog and accounts this run loaded
 
 
-@lru_cache(maxsize=4)
-def _prepared(catalog_path: Path, accounts_path: Path | None):
+def _version(catalog, accounts) -> str:
+    return f"{catalog.digest}/{accounts.digest if accounts else ''}"
+
+
+_PREPARED: dict = {}
+
+
+def _prepared(catalog_path: Path, accounts_path: Path | None, version: str | None = None):
+    """Catalog, compiled tariff and accounts, loaded once per process and version.
+    ``version`` (the run's catalog and accounts digests) keeps a task from using what an
+    earlier run in the same process loaded from a file that has changed since; without it
+    the files are read afresh."""
+    key = (catalog_path, accounts_path, version)
+    if version is not None and key in _PREPARED:
+        return _PREPARED[key]
     catalog = load_catalog(catalog_path)
     accounts = load_accounts(accounts_path, catalog) if accounts_path else None
-    return catalog, compile_catalog(catalog), accounts
+    prepared = (catalog, compile_catalog(catalog), accounts)
+    version = _version(catalog, accounts)
+    _PREPARED.clear()  # one catalog version at a time is all a process needs
+    _PREPARED[(catalog_path, accounts_path, version)] = prepared
+    return prepared
 
 
 def run_task(task: RateTask) -> dict:
     """Pure function of its inputs; returns the task's row counts."""
-    catalog, compiled, accounts = _prepared(task.catalog, task.accounts)
+    catalog, compiled, accounts = _prepared(task.catalog, task.accounts, task.version)
     usage = pl.read_parquet(task.usage)
     rated = rate_batch(usage, catalog, compiled, accounts, task.run_id)
     task.out.parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +281,7 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     }
     run_id = run_id_of(inputs)
     summary = _rate_buckets(staging, staging / "rated", catalog_path, accounts_path, run_id,
-                            workers, progress)
+                            _version(catalog, accounts), workers, progress)
     summary.quarantined = Counter(ing.quarantined)
     summary.read += sum(summary.quarantined.values())
     if summary.read != ing.read:
@@ -303,7 +320,7 @@ def _run_record(folder: Path) -> RunRecord:
 
 
 def _rate_buckets(usage_dir: Path, staging: Path, catalog_path: Path,
-                  accounts_path: Path | None, run_id: str, workers: int,
+                  accounts_path: Path | None, run_id: str, version: str, workers: int,
                   progress: Progress) -> RunSummary:
     """Rate every bucket under ``usage_dir/usage`` into ``staging``; count the outcomes."""
     shutil.rmtree(staging, ignore_errors=True)
@@ -311,7 +328,7 @@ def _rate_buckets(usage_dir: Path, staging: Path, catalog_path: Path,
     tasks = [
         RateTask(int(path.parent.name.split("=")[1]), path,
                  staging / path.parent.name / "part-0.parquet", catalog_path, accounts_path,
-                 run_id)
+                 run_id, version)
         for path in sorted((usage_dir / "usage").glob("bucket=*/part-0.parquet"))
     ]
     summary = RunSummary(run_id=run_id)
@@ -364,7 +381,7 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
         run_id = run_id_of({"usage": digests, "catalog": catalog.digest,
                             "accounts": accounts.digest if accounts else None})
         summary = _rate_buckets(usage_dir, work / "rated", catalog_path, accounts_path, run_id,
-                                workers, progress)
+                                _version(catalog, accounts), workers, progress)
         summary.quarantined = quarantined
         summary.read += sum(quarantined.values())
         parts = sorted((work / "rated").glob("bucket=*/part-0.parquet"))

@@ -74,7 +74,9 @@ def plan_candidates(usage: pl.DataFrame, catalog: Catalog,
     profiles = list(catalog.model.profiles)
     if not profiles:  # the common case, vectorised: the account's plan, else the default
         plan = pl.Series("plan_0", [default] * n, dtype=pl.String)
-        return [plan if held is None else held.fill_null(default).alias("plan_0")]
+        if held is None:
+            return [plan]
+        return [held.fill_null(default).alias("plan_0") if default else held.alias("plan_0")]
     chains: list[list[str]] = [[] for _ in range(n)]
     keyed = usage.select("tenant", "category", "subscriber_id",
                          at=pl.col("started_at").dt.epoch("us")).with_row_index("row")
