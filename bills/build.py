@@ -157,11 +157,12 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
         usage = con.sql(f"""
             SELECT {keys}, count(*) AS events, sum(quantity)::HUGEINT AS quantity,
                    sum(billed_quantity)::HUGEINT AS billed_quantity,
-                   sum(amount)::DECIMAL(38, 9) AS amount_exact
+                   sum(amount)::DECIMAL(38, 9) AS amount_exact,
+                   CASE WHEN late THEN 'late_usage' ELSE 'usage' END AS line_type
             FROM rated_usage WHERE status = 'rated'
-            GROUP BY ALL ORDER BY {keys}
-        """).pl() if rated else pl.DataFrame(schema=LINE_SCHEMA)
-        usage = usage.cast(LINE_SCHEMA).with_columns(line_type=pl.lit("usage"))
+            GROUP BY ALL ORDER BY ALL
+        """).pl() if rated else pl.DataFrame(schema=LINE_SCHEMA | {"line_type": pl.String})
+        usage = usage.cast(LINE_SCHEMA | {"line_type": pl.String})
         lines = pl.concat([usage, _recurring_lines(catalog, accounts, usage, as_of)])
         lines = lines.sort(*BILL_KEYS, "line_type", "service", "destination_name",
                            "subscriber_id", "plan_id", nulls_last=True)

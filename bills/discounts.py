@@ -38,7 +38,9 @@ def apply(lines: list[dict], discounts: list, places: int, method: str) -> list[
         eligible = [i for i, line in enumerate(lines)
                     if (not discount.services or line["service"] in discount.services)
                     and (not discount.plans or line["plan_id"] in discount.plans)]
-        left = Decimal(discount.value)
+        # a fixed amount finer than the bill's minor unit (2.50 off a yen bill) gives
+        # what the currency can carry, never more than declared
+        left = round_decimal(Decimal(discount.value), places, "down")
         for i in eligible:
             base = lines[i]["taxable"]
             if base <= 0:

@@ -19,8 +19,10 @@ MONTHLY = Cycle("monthly")
 
 def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
                     accounts: Accounts | None) -> pl.DataFrame:
-    """customer_id, period_start/period_end (UTC instants, [start, end)) and
-    cycle_start/cycle_end (the same bounds as local dates in the customer's zone)."""
+    """customer_id; period_start/period_end, the period whose bill holds the event (UTC
+    instants, [start, end)); cycle_start/cycle_end, the same bounds as local dates in the
+    customer's zone; and ``late``, set when the event arrived after its own period had
+    closed (with the catalog's ``collection_window_hours``) and is billed on a later one."""
     n = len(usage)
     customer = usage["subscriber_id"]
     if accounts is not None:
@@ -40,24 +42,40 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
                                        default=None, return_dtype=pl.String).fill_null(zone)
         spec = customer.replace_strict({k: repr(c.cycle.cycle()) for k, c in known.items()},
                                        default=repr(MONTHLY), return_dtype=pl.String)
-    at = usage["started_at"].dt.epoch("us").fill_null(0).to_numpy()
-    start = np.zeros(n, dtype=np.int64)
-    end = np.zeros(n, dtype=np.int64)
     keys = pl.DataFrame({"zone": zone, "spec": spec}).with_row_index("row")
-    for (zone_name, spec_key), group in keys.group_by(["zone", "spec"]):
-        rows = group["row"].to_numpy()
-        lo = from_micros(int(at[rows].min()))
-        hi = from_micros(int(at[rows].max())) + timedelta(microseconds=1)
-        bounds = periods(specs[spec_key], zone_name, lo, hi)
-        starts = np.array([micros(p.start) for p in bounds], dtype=np.int64)
-        ends = np.array([micros(p.end) for p in bounds], dtype=np.int64)
-        k = np.searchsorted(starts, at[rows], side="right") - 1
-        start[rows], end[rows] = starts[k], ends[k]
+
+    def bounds_of(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        start = np.zeros(n, dtype=np.int64)
+        end = np.zeros(n, dtype=np.int64)
+        for (zone_name, spec_key), group in keys.group_by(["zone", "spec"]):
+            rows = group["row"].to_numpy()
+            lo = from_micros(int(at[rows].min()))
+            hi = from_micros(int(at[rows].max())) + timedelta(microseconds=1)
+            bounds = periods(specs[spec_key], zone_name, lo, hi)
+            starts = np.array([micros(p.start) for p in bounds], dtype=np.int64)
+            ends = np.array([micros(p.end) for p in bounds], dtype=np.int64)
+            k = np.searchsorted(starts, at[rows], side="right") - 1
+            start[rows], end[rows] = starts[k], ends[k]
+        return start, end
+
+    start, end = bounds_of(usage["started_at"].dt.epoch("us").fill_null(0).to_numpy())
+    late = np.zeros(n, dtype=bool)
+    window = catalog.model.collection_window_hours
+    if window is not None and n:
+        # A period closes at its end plus the collection window, judged on ingested_at;
+        # usage that arrives later is billed on the period open when it arrived.
+        arrived = usage["ingested_at"].dt.epoch("us").fill_null(0).to_numpy()
+        late = arrived >= end + window * 3_600_000_000
+        if late.any():
+            open_start, open_end = bounds_of(arrived)
+            start = np.where(late, open_start, start)
+            end = np.where(late, open_end, end)
     instant = pl.Datetime("us", "UTC")
     out = pl.DataFrame({
         "customer_id": customer,
         "period_start": pl.Series(start).cast(instant),
         "period_end": pl.Series(end).cast(instant),
+        "late": pl.Series(late, dtype=pl.Boolean),
         "_zone": zone,
     })
     local_start, local_end = pl.lit(None, pl.Date), pl.lit(None, pl.Date)

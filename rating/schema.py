@@ -38,6 +38,7 @@ RATED_COLUMNS: dict[str, pl.DataType] = {
     "period_end": pl.Datetime("us", "UTC"),
     "cycle_start": pl.Date(),         # the period's bounds as local dates in its zone
     "cycle_end": pl.Date(),
+    "late": pl.Boolean(),             # arrived after its own period closed: billed later
     "spans": pl.List(SPAN),
     "run_id": pl.String(),
 }

@@ -317,10 +317,11 @@ class Recurring(_Strict):
 
 
 class Discount(_Strict):
-    """A discount on bill lines, before tax: ``percentage`` (``value`` 0.10 for 10%) or
-    ``fixed`` (``value`` an amount per bill), for ``cycles`` billing periods from the
-    customer's ``from`` (none: forever), limited to ``services`` and ``plans`` when given.
-    Several discounts apply in ``order``, each on what the previous ones left."""
+    """A discount on bill lines, before tax: ``percentage`` (``value`` 0.10 for 10%, at
+    most 1) or ``fixed`` (``value`` an amount per bill, cut down to the bill currency's
+    minor unit), for ``cycles`` billing periods from the customer's ``from`` (none:
+    forever), limited to ``services`` and ``plans`` when given. Several discounts apply
+    in ``order``, each on what the previous ones left."""
 
     kind: Literal["percentage", "fixed"]
     value: MoneyText
@@ -328,6 +329,13 @@ class Discount(_Strict):
     services: list[str] = []
     plans: list[str] = []
     order: int = 0
+
+    @model_validator(mode="after")
+    def _fraction(self):
+        if self.kind == "percentage" and to_nanos(self.value) > NANOS:
+            raise ValueError(f"a percentage discount of {self.value} is more than the whole "
+                             "line; write 0.10 for 10%")
+        return self
 
 
 class Plan(_Strict):
@@ -401,6 +409,10 @@ class CatalogModel(_Strict):
     profiles: list[Profile] = []
     taxes: list[Tax] = Field([], description="taxes by jurisdiction, for every plan")
     discounts: dict[str, Discount] = {}
+    collection_window_hours: int | None = Field(
+        None, ge=0, description="a billing period closes this long after its end (judged on "
+        "ingested_at); later usage goes on the next open bill as late usage. Unset: periods "
+        "stay open, so a first run over old usage bills every period in full")
 
     _currency = field_validator("currency")(lambda v: currency_code(v))
     _tz = field_validator("timezone")(lambda v: zone_name(v))

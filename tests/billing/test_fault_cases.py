@@ -1,0 +1,577 @@
+"""Billing faults B17, B19, B23, B25, B27, B31, B35, B37, B40 and B42 of
+../shared/cases/billing_fault_cases.json through the nightly job.
+
+Each test writes a catalog, an accounts file and a usage Parquet built from the case's own
+`input`, runs `ratecycle run` in process, and reads the bills back from bills.duckdb with
+`ratecycle sql --format csv`. It asserts exactly the case's `expected` values that a bill
+holds (amounts, quantities, period bounds) and that none of the wrong values the fault
+produced (`wrong_*` / `alt_*`, or those the arithmetic quotes) appear on any bill.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from ratecycle.cli import main
+
+CASES_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "cases" / \
+    "billing_fault_cases.json"
+
+pytestmark = pytest.mark.skipif(
+    not CASES_FILE.is_file(), reason=f"{CASES_FILE} is absent (only in the shared checkout)")
+
+USAGE_SCHEMA = {"event_id": pl.String, "subscriber_id": pl.String, "service": pl.String,
+                "started_at": pl.Datetime("us", "UTC"), "quantity": pl.Int64,
+                "destination": pl.String}
+CENT = Decimal("0.01")
+
+
+@pytest.fixture(scope="module")
+def cases() -> dict[str, dict]:
+    return {c["id"]: c for c in json.loads(CASES_FILE.read_text())["cases"]}
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def day_start(text: str) -> str:
+    """A case's date 'YYYY-MM-DD' as the instant its UTC day starts."""
+    return f"{date.fromisoformat(text).isoformat()}T00:00:00Z"
+
+
+def day_after(text: str) -> str:
+    """The exclusive end instant of an inclusive end date."""
+    return f"{(date.fromisoformat(text) + timedelta(days=1)).isoformat()}T00:00:00Z"
+
+
+def run_job(folder: Path, catalog: dict, *, events: list[dict] = (),
+            accounts: dict | None = None, as_of: str, out: Path | None = None) -> Path:
+    """`ratecycle run --format parquet` of ``events`` (event_id, subscriber_id, service, at,
+    quantity) with the catalog and accounts; returns bills.duckdb. Every folder is new, so
+    no in-process cache of an earlier catalog at the same path can apply."""
+    folder.mkdir(parents=True, exist_ok=True)
+    catalog_path = folder / "catalog.yaml"
+    catalog_path.write_text(yaml.safe_dump({"catalog": 1, **catalog}, sort_keys=False))
+    usage = folder / "usage.parquet"
+    pl.DataFrame([{"event_id": e["event_id"], "subscriber_id": e["subscriber_id"],
+                   "service": e["service"], "started_at": instant(e["at"]),
+                   "quantity": e["quantity"], "destination": e.get("destination", "meter")}
+                  for e in events], schema=USAGE_SCHEMA).write_parquet(usage)
+    args = ["run", "--format", "parquet", str(usage), "--catalog", str(catalog_path),
+            "--out", str(out or folder / "out"), "--as-of", as_of]
+    if accounts is not None:
+        accounts_path = folder / "accounts.yaml"
+        accounts_path.write_text(yaml.safe_dump(accounts, sort_keys=False))
+        args += ["--accounts", str(accounts_path)]
+    assert main(args) == 0
+    return (out or folder / "out") / "bills.duckdb"
+
+
+def sql_rows(db: Path, query: str) -> list[dict]:
+    """A query through `ratecycle sql --format csv --output`, read back as dicts."""
+    out = db.parent.parent / f"result-{abs(hash(query))}.csv"
+    assert main(["sql", "--db", str(db), query, "--format", "csv", "--output", str(out)]) == 0
+    with out.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+_MONEY = ("subtotal", "discount", "tax", "total", "amount", "amount_exact", "base",
+          "tax_rate")
+_BOUNDS = ("period_start", "period_end")
+
+
+def _typed(row: dict) -> dict:
+    out = dict(row)
+    for key in _MONEY:
+        if key in out and out[key] != "":
+            out[key] = Decimal(out[key])
+    for key in _BOUNDS:
+        if key in out:
+            out[key] = datetime.fromtimestamp(int(out[key]) / 1_000_000, UTC)
+    for key in ("cycle_start", "cycle_end"):
+        if key in out:
+            out[key] = date.fromisoformat(out[key])
+    for key in ("events", "quantity", "billed_quantity", "lines"):
+        if key in out and out[key] != "":
+            out[key] = int(out[key])
+    return out
+
+
+def bills(db: Path) -> list[dict]:
+    """Every bill, oldest period first, with Decimal money and UTC period bounds."""
+    return [_typed(r) for r in sql_rows(db, """
+        SELECT customer_id, epoch_us(period_start) AS period_start,
+               epoch_us(period_end) AS period_end, cycle_start, cycle_end, currency, lines,
+               events, subtotal, discount, tax, total
+        FROM bills ORDER BY customer_id, period_start""")]
+
+
+def lines(db: Path) -> list[dict]:
+    return [_typed(r) for r in sql_rows(db, """
+        SELECT customer_id, epoch_us(period_start) AS period_start,
+               epoch_us(period_end) AS period_end, cycle_start, cycle_end, currency,
+               subscriber_id, service, line_type, events, quantity, billed_quantity,
+               amount_exact, amount, discount, tax
+        FROM bill_lines ORDER BY customer_id, period_start, line_no""")]
+
+
+def bill_taxes(db: Path) -> list[dict]:
+    return [_typed(r) for r in sql_rows(db, """
+        SELECT customer_id, epoch_us(period_start) AS period_start, tax_name, tax_rate, base,
+               tax, inclusive
+        FROM bill_taxes ORDER BY customer_id, period_start, tax_name""")]
+
+
+def all_money(db: Path) -> set[Decimal]:
+    """Every amount any bill, line, tax or discount holds (to guard against wrong values)."""
+    values = set()
+    for row in bills(db) + lines(db) + bill_taxes(db):
+        values |= {v for k, v in row.items() if k in _MONEY and isinstance(v, Decimal)}
+    return values
+
+
+def flat_plan(plan_id: str, services: dict[str, str], **extra) -> dict:
+    """A plan pricing each named metered service at a flat `rate` per unit."""
+    return {"id": plan_id, **extra,
+            "charges": [{"service": s, "rate": r, "per": "unit"} for s, r in services.items()]}
+
+
+def half_up(value: Decimal, places: int = 2) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+# --- B17: tax per line vs on the invoice total ----------------------------------------------
+
+def _lines_at_one_rate(folder: Path, nets: list[str], rate: str, *, scope: str,
+                       method: str = "half_up") -> Path:
+    """One bill whose usage lines are exactly ``nets`` (one service each, one event of one
+    unit at that flat rate), all taxed at ``rate``, tax rounded at ``scope`` by ``method``."""
+    services = {f"svc{i}": net for i, net in enumerate(nets)}
+    catalog = {"currency": "EUR",
+               "rounding": {"line": "half_up", "tax": method, "tax_scope": scope},
+               "plans": [flat_plan("p", services, default=True,
+                                   taxes=[{"name": "VAT", "rate": rate}])]}
+    events = [{"event_id": f"e{i}", "subscriber_id": "cust", "service": svc,
+               "at": "2024-05-10T10:00:00Z", "quantity": 1}
+              for i, svc in enumerate(services)]
+    return run_job(folder, catalog, events=events, as_of="2024-06-01T06:00:00Z")
+
+
+def _the_bill(db: Path, nets: list[str]) -> dict:
+    (bill,) = bills(db)
+    assert [ln["amount"] for ln in lines(db)] == [Decimal(n) for n in nets]
+    assert bill["subtotal"] == sum(Decimal(n) for n in nets)
+    assert bill["discount"] == 0
+    return bill
+
+
+@pytest.mark.parametrize("scope, mode", [("line", "per_line"), ("invoice", "global")])
+def test_b17_tax_rounded_per_line_or_on_the_invoice(cases, tmp_path, scope, mode):
+    case = cases["B17"]
+    nets = [ln["net"] for ln in case["input"]["lines"]]
+    (rate,) = {ln["tax_rate"] for ln in case["input"]["lines"]}
+    assert case["input"]["rounding"] == "half-up to 0.01"
+    db = _lines_at_one_rate(tmp_path, nets, rate, scope=scope)
+    bill = _the_bill(db, nets)
+    expected = case["expected"][mode]
+    other = case["expected"]["global" if mode == "per_line" else "per_line"]
+    assert bill["tax"] == Decimal(expected["tax"])
+    assert bill["total"] == Decimal(expected["total"])
+    assert bill["tax"] != Decimal(other["tax"]) and bill["total"] != Decimal(other["total"])
+    (vat,) = bill_taxes(db)
+    assert (vat["tax_name"], vat["tax_rate"], vat["base"], vat["tax"]) == (
+        "VAT", Decimal(rate), Decimal("66.66"), Decimal(expected["tax"]))
+    if scope == "line":  # each line carries its own rounded tax: 12.78 + 2.56
+        assert [ln["tax"] for ln in lines(db)] == [
+            half_up(Decimal(n) * Decimal(rate)) for n in nets]
+
+
+# --- B19: six lines at 10%, scope and tie-breaking ------------------------------------------
+
+@pytest.mark.parametrize("scope, method, mode", [
+    ("invoice", "half_up", "document_level"),
+    ("invoice", "half_even", "document_level"),
+    ("line", "half_up", "line_level_half_up"),
+    ("line", "half_even", "line_level_half_even"),
+])
+def test_b19_line_or_document_tax_and_ties(cases, tmp_path, scope, method, mode):
+    case = cases["B19"]
+    nets, rate = case["input"]["lines_net"], case["input"]["tax_rate"]
+    db = _lines_at_one_rate(tmp_path, nets, rate, scope=scope, method=method)
+    bill = _the_bill(db, nets)
+    expected = case["expected"][mode]
+    assert bill["subtotal"] == Decimal("12.42")
+    assert bill["tax"] == Decimal(expected["tax"])
+    assert bill["total"] == Decimal(expected["total"])
+    (vat,) = bill_taxes(db)
+    assert vat["tax"] == Decimal(expected["tax"])
+    if mode == "line_level_half_up":
+        assert bill["total"] != Decimal(case["expected"]["document_level"]["total"])
+    else:
+        assert bill["total"] != Decimal(case["expected"]["line_level_half_up"]["total"])
+
+
+# --- B23: a fixed discount comes off before VAT ----------------------------------------------
+
+def test_b23_fixed_discount_before_vat(cases, tmp_path):
+    case = cases["B23"]
+    inp, expected = case["input"], case["expected"]
+    assert inp["coupon"]["type"] == "fixed" and inp["discount_before_tax"] is True
+    catalog = {
+        "currency": "EUR",
+        "plans": [{"id": "plan", "taxes": [{"name": "VAT", "rate": inp["vat_rate"]}],
+                   "recurring": [{"name": "plan fee", "price": inp["plan_price"],
+                                  "per": "month"}],
+                   "charges": [{"service": "api", "rate": "0", "per": "unit"}]}],
+        "discounts": {"coupon": {"kind": "fixed", "value": inp["coupon"]["amount"]}},
+    }
+    accounts = {
+        "customers": [{"id": "cust", "timezone": "UTC", "currency": "EUR",
+                       "discounts": [{"id": "coupon", "from": "2024-05-01T00:00:00Z"}]}],
+        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
+                           "start": "2024-05-01T00:00:00Z", "end": "2024-06-01T00:00:00Z"}],
+    }
+    db = run_job(tmp_path, catalog, accounts=accounts, as_of="2024-06-01T06:00:00Z")
+    (bill,) = bills(db)
+    assert (bill["period_start"], bill["period_end"]) == (
+        instant("2024-05-01T00:00:00Z"), instant("2024-06-01T00:00:00Z"))
+    assert bill["subtotal"] == Decimal(inp["plan_price"])
+    assert bill["discount"] == Decimal(inp["coupon"]["amount"])
+    assert bill["tax"] == Decimal(expected["vat"])
+    assert bill["total"] == Decimal(expected["total"])
+    (vat,) = bill_taxes(db)
+    assert vat["base"] == Decimal(expected["taxable"])
+    assert vat["tax"] == Decimal(expected["vat"])
+    (line,) = lines(db)
+    assert line["amount"] - line["discount"] == Decimal(expected["taxable"])
+    # wrong: VAT on the undiscounted price, 10.00 + 2.00 - 5.00 = 7.00
+    assert Decimal("7.00") not in {bill["total"]}
+    assert vat["tax"] != Decimal(inp["plan_price"]) * Decimal(inp["vat_rate"])
+
+
+# --- B25: monthly price billed quarterly, first month prorated by calendar days ---------------
+
+def test_b25_monthly_rate_billed_quarterly(cases, tmp_path):
+    case = cases["B25"]
+    inp, expected = case["input"], case["expected"]
+    assert inp["billing_interval_months"] == 3
+    period = inp["invoice_period"]
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "plan", "recurring": [{"name": "monthly fee", "price": inp["monthly_rate"],
+                                     "per": "month", "proration": "calendar_days"}],
+        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
+    accounts = {
+        "customers": [{"id": "cust", "timezone": "UTC",
+                       "cycle": {"interval": "quarterly", "anchor": "calendar"}}],
+        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
+                           "start": day_start(period["start"])}],
+    }
+    # as of the quarter's end: the quarter Apr-Jun is the only period so far
+    db = run_job(tmp_path, catalog, accounts=accounts, as_of=day_after(period["end"]))
+    (bill,) = bills(db)
+    assert (bill["cycle_start"], bill["cycle_end"]) == (date(2023, 4, 1), date(2023, 7, 1))
+    assert (bill["period_start"], bill["period_end"]) == (
+        instant("2023-04-01T00:00:00Z"), instant("2023-07-01T00:00:00Z"))
+    assert bill["total"] == Decimal(expected["invoice_total"])
+    assert bill["subtotal"] == Decimal(expected["invoice_total"])
+    (line,) = lines(db)
+    assert line["line_type"].startswith("recurring")
+    assert line["amount"] == Decimal(expected["invoice_total"])
+    # the parts, unrounded, sum to the exact fee; only the total is rounded
+    exact = (Decimal(inp["monthly_rate"]) * 23 / 30 + 2 * Decimal(inp["monthly_rate"]))
+    assert line["amount_exact"] == exact.quantize(Decimal("1e-9"))
+    assert half_up(Decimal(inp["monthly_rate"]) * 23 / 30) == Decimal(expected["april"])
+    assert Decimal(expected["may"]) == Decimal(expected["june"]) == Decimal(inp["monthly_rate"])
+    # pitfalls quoted by the case: daily rate rounded first, and the pre-fix total
+    assert not {Decimal("10928.38"), Decimal("11060.00")} & all_money(db)
+
+
+def test_b25_april_part_alone(cases, tmp_path):
+    """The April part of B25 as its own bill: the subscription ends with April."""
+    case = cases["B25"]
+    inp, expected = case["input"], case["expected"]
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "plan", "recurring": [{"name": "monthly fee", "price": inp["monthly_rate"],
+                                     "per": "month", "proration": "calendar_days"}],
+        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
+    accounts = {
+        "customers": [{"id": "cust", "timezone": "UTC",
+                       "cycle": {"interval": "quarterly", "anchor": "calendar"}}],
+        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
+                           "start": day_start(inp["invoice_period"]["start"]),
+                           "end": "2023-05-01T00:00:00Z"}],
+    }
+    db = run_job(tmp_path, catalog, accounts=accounts, as_of="2023-07-01T00:00:00Z")
+    (bill,) = bills(db)
+    assert bill["total"] == Decimal(expected["april"])
+    assert Decimal("3028.38") not in all_money(db)
+
+
+# --- B27: proration across a month boundary, each month by its own length ---------------------
+
+def test_b27_each_month_prorated_by_its_own_length(cases, tmp_path):
+    case = cases["B27"]
+    inp, expected = case["input"], case["expected"]
+    sub = inp["subscription"]
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "plan", "recurring": [{"name": "monthly fee", "price": inp["monthly_price"],
+                                     "per": "month", "billed": "arrears",
+                                     "proration": "calendar_days"}],
+        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
+    accounts = {
+        "customers": [{"id": "cust", "timezone": "UTC",
+                       "cycle": {"interval": "monthly", "anchor": "calendar"}}],
+        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
+                           "start": day_start(sub["start"]),
+                           "end": day_after(sub["end_inclusive"])}],
+    }
+    db = run_job(tmp_path, catalog, accounts=accounts, as_of="2015-03-01T06:00:00Z")
+    got = [(b["cycle_start"], b["cycle_end"], b["total"]) for b in bills(db)]
+    assert got == [
+        (date(2015, 1, 1), date(2015, 2, 1), Decimal(expected["january_amount"])),
+        (date(2015, 2, 1), date(2015, 3, 1), Decimal(expected["february_amount"])),
+    ]
+    assert sum(total for *_, total in got) == Decimal(expected["amount"])
+    jan, feb = fraction(expected["january_fraction"]), fraction(expected["february_fraction"])
+    price = Decimal(inp["monthly_price"])
+    assert [ln["amount_exact"] for ln in lines(db)] == [
+        (price * jan[0] / jan[1]).quantize(Decimal("1e-9")),
+        (price * feb[0] / feb[1]).quantize(Decimal("1e-9"))]
+    assert Decimal(expected["wrong_amount"]) not in all_money(db)
+
+
+def fraction(text: str) -> tuple[int, int]:
+    """The case's '7/31' as (7, 31)."""
+    top, bottom = text.split("/")
+    return int(top), int(bottom)
+
+
+# --- B31: a period with no active days bills nothing, and never a credit ----------------------
+
+@pytest.mark.parametrize("as_of", ["2017-08-15T06:00:00Z", "2017-09-20T06:00:00Z"])
+def test_b31_ended_membership_bills_nothing_afterwards(cases, tmp_path, as_of):
+    case = cases["B31"]
+    member, period = case["input"]["membership"], case["input"]["bill_period"]
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "membership", "recurring": [{"name": "membership",
+                                           "price": member["monthly_price"], "per": "month"}],
+        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
+    day = member["bill_day"]
+    accounts = {
+        "customers": [{"id": "member", "timezone": "UTC",
+                       "cycle": {"interval": "monthly", "anchor": f"2017-01-{day:02d}T00:00"}}],
+        "subscriptions": [{"subscriber": "member", "customer": "member", "plan": "membership",
+                           "start": f"2017-07-{day:02d}T00:00:00Z",
+                           "end": day_after(member["end_date"])}],
+    }
+    db = run_job(tmp_path, catalog, accounts=accounts, as_of=as_of)
+    found = bills(db)
+    # the cycle before: [07-15, 08-15), fully active, the full monthly price
+    assert [(b["cycle_start"], b["cycle_end"], b["total"]) for b in found
+            if b["cycle_start"] < date.fromisoformat(period["start"])] == [
+        (date(2017, 7, 15), date(2017, 8, 15), Decimal(member["monthly_price"]))]
+    after = [b for b in found if b["cycle_start"] >= date.fromisoformat(period["start"])]
+    for bill in after:  # a bill for the idle period may exist, but holds nothing
+        assert bill["cycle_start"] == date.fromisoformat(period["start"])
+        assert bill["cycle_end"] == date.fromisoformat(day_after(period["end"])[:10])
+        assert bill["total"] == Decimal(case["expected"]["bill_total"])
+    assert all(b["total"] >= 0 for b in found)
+    assert all(ln["amount"] >= 0 for ln in lines(db))
+    assert Decimal(case["expected"]["wrong_observed"]) not in all_money(db)
+
+
+# --- B35: usage in the customer's calendar month, not the UTC one -----------------------------
+
+def test_b35_usage_grouped_by_the_customers_local_month(cases, tmp_path):
+    case = cases["B35"]
+    inp, expected = case["input"], case["expected"]
+    assert inp["billing"].startswith("calendar monthly")
+    catalog = {"currency": "EUR",
+               "plans": [flat_plan("metered", {"units": inp["unit_price"]}, default=True)]}
+    accounts = {
+        "customers": [{"id": "dk", "timezone": inp["customer_timezone"],
+                       "cycle": {"interval": "monthly", "anchor": "calendar"}}],
+        "subscriptions": [{"subscriber": "dk-1", "customer": "dk", "plan": "metered"}],
+    }
+    events = [{"event_id": f"e{i}", "subscriber_id": "dk-1", "service": "units",
+               "at": e["ts"], "quantity": e["units"]} for i, e in enumerate(inp["events"])]
+    db = run_job(tmp_path, catalog, events=events, accounts=accounts,
+                 as_of="2022-08-01T06:00:00Z")
+    june, july = bills(db)
+    assert (june["cycle_start"], june["cycle_end"]) == (date(2022, 6, 1), date(2022, 7, 1))
+    assert (june["period_start"], june["period_end"]) == (  # CEST is UTC+2
+        instant("2022-05-31T22:00:00Z"), instant("2022-06-30T22:00:00Z"))
+    assert (july["cycle_start"], july["cycle_end"]) == (date(2022, 7, 1), date(2022, 8, 1))
+    by_period = {}
+    for ln in lines(db):
+        by_period.setdefault(ln["cycle_start"], []).append(ln)
+    (june_line,) = by_period[date(2022, 6, 1)]
+    (july_line,) = by_period[date(2022, 7, 1)]
+    assert june_line["billed_quantity"] == expected["june_units"]
+    assert june_line["amount"] == Decimal(expected["june_amount"]) == june["total"]
+    assert july_line["billed_quantity"] == expected["july_units_from_these_events"]
+    assert july["total"] == expected["july_units_from_these_events"] * Decimal(inp["unit_price"])
+    assert june_line["billed_quantity"] != sum(e["units"] for e in inp["events"])  # UTC month
+
+
+# --- B37: half-open anniversary periods carry the time of day ---------------------------------
+
+def test_b37_last_partial_day_of_a_midday_period_is_billed(cases, tmp_path):
+    case = cases["B37"]
+    inp, expected = case["input"], case["expected"]
+    start = instant(inp["subscription_start"])
+    catalog = {"currency": "EUR",
+               "plans": [flat_plan("metered", {"units": inp["unit_price"]}, default=True)]}
+    accounts = {
+        "customers": [{"id": "acct", "timezone": inp["account_timezone"],
+                       "cycle": {"interval": "monthly",
+                                 "anchor": start.strftime("%Y-%m-%dT%H:%M")}}],
+        "subscriptions": [{"subscriber": "acct", "customer": "acct", "plan": "metered",
+                           "start": inp["subscription_start"]}],
+    }
+    events = [{"event_id": f"u{i}", "subscriber_id": "acct", "service": "units",
+               "at": u["ts"], "quantity": u["units"]} for i, u in enumerate(inp["usage"])]
+    db = run_job(tmp_path, catalog, events=events, accounts=accounts,
+                 as_of="2021-09-02T00:00:00Z")
+    first, second = bills(db)
+    assert (first["period_start"], first["period_end"]) == (
+        start, instant("2021-08-01T15:00:00Z"))
+    assert (second["period_start"], second["period_end"]) == (
+        instant("2021-08-01T15:00:00Z"), instant("2021-09-01T15:00:00Z"))
+    (first_line,) = [ln for ln in lines(db) if ln["period_start"] == first["period_start"]]
+    (second_line,) = [ln for ln in lines(db) if ln["period_start"] == second["period_start"]]
+    assert first_line["billed_quantity"] == expected["first_period_units"]
+    assert first_line["amount"] == first["total"] == Decimal(expected["first_period_amount"])
+    assert second_line["billed_quantity"] == expected["next_period_units_from_these_points"]
+    assert first["total"] != Decimal(expected["wrong_first_period_amount"])
+
+
+# --- B40: a retried event with the same id adds no usage --------------------------------------
+
+def _b40_setup(case) -> tuple[dict, list[dict]]:
+    inp = case["input"]
+    assert inp["aggregation"] == "sum"
+    catalog = {"currency": "EUR",
+               "plans": [flat_plan("metered", {"calls": inp["unit_price"]}, default=True)]}
+    events = [{"event_id": e["transaction_id"], "subscriber_id": "cust", "service": "calls",
+               "at": e["ts"], "quantity": e["value"]} for e in inp["events"]]
+    return catalog, events
+
+
+def test_b40_retry_in_the_same_batch_is_quarantined(cases, tmp_path):
+    case = cases["B40"]
+    expected = case["expected"]
+    catalog, events = _b40_setup(case)
+    db = run_job(tmp_path, catalog, events=events, as_of="2024-06-01T06:00:00Z")
+    (bill,) = bills(db)
+    (line,) = lines(db)
+    assert line["billed_quantity"] == expected["billed_units"]
+    assert line["amount"] == bill["total"] == Decimal(expected["amount"])
+    assert bill["total"] != Decimal(expected["wrong_amount"])
+    quarantined = sql_rows(db, "SELECT event_id, reason FROM quarantine")
+    assert quarantined == [{"event_id": "t-1", "reason": "duplicate"}]
+    rated = sql_rows(db, "SELECT event_id FROM rated_usage WHERE status = 'rated' ORDER BY 1")
+    assert [r["event_id"] for r in rated] == ["t-1", "t-2"]
+
+
+def test_b40_retry_in_a_later_run_is_quarantined(cases, tmp_path):
+    """DESIGN.md: "A duplicate is an event_id already billed by a different run"; it is
+    quarantined as `duplicate` whenever it arrives (issue 4). The first run bills the two
+    distinct events; the client's retry arrives alone in the next night's file."""
+    case = cases["B40"]
+    expected = case["expected"]
+    catalog, events = _b40_setup(case)
+    original, retry = [events[0], events[2]], events[1]
+    assert retry["event_id"] == original[0]["event_id"]
+    out = tmp_path / "out"
+    db = run_job(tmp_path / "night1", catalog, events=original, out=out,
+                 as_of="2024-05-10T23:00:00Z")
+    assert [b["total"] for b in bills(db)] == [Decimal(expected["amount"])]
+    db = run_job(tmp_path / "night2", catalog, events=[retry], out=out,
+                 as_of="2024-05-11T23:00:00Z")
+    quarantined = sql_rows(db, "SELECT event_id, reason FROM quarantine")
+    assert quarantined == [{"event_id": retry["event_id"], "reason": "duplicate"}]
+    billed = sum(ln["billed_quantity"] for ln in lines(db) if ln["line_type"] == "usage")
+    assert billed in (0, expected["billed_units"])  # the retry adds no usage
+    assert Decimal(expected["wrong_amount"]) not in all_money(db)
+
+
+# --- B42: a zero-decimal currency ------------------------------------------------------------
+
+def test_b42_jpy_prorated_fee_has_no_minor_unit(cases, tmp_path):
+    case = cases["B42"]
+    inp, expected = case["input"], case["expected"]
+    assert inp["currency_exponent"] == 0
+    catalog = {"currency": inp["currency"], "plans": [{
+        "id": "plan", "currency": inp["currency"],
+        "recurring": [{"name": "monthly fee", "price": inp["monthly_price"], "per": "month",
+                       "billed": "arrears", "proration": "calendar_days"}],
+        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
+    # a 31-day month, terminated after its first `active_days_before_termination` days
+    assert inp["month_days"] == 31
+    end = date(2024, 1, 1) + timedelta(days=inp["active_days_before_termination"])
+    accounts = {
+        "customers": [{"id": "jp", "timezone": "UTC", "currency": inp["currency"],
+                       "cycle": {"interval": "monthly", "anchor": "calendar"}}],
+        "subscriptions": [{"subscriber": "jp", "customer": "jp", "plan": "plan",
+                           "start": "2023-12-01T00:00:00Z", "end": f"{end}T00:00:00Z"}],
+    }
+    db = run_job(tmp_path, catalog, accounts=accounts, as_of="2024-02-01T06:00:00Z")
+    december, january = bills(db)
+    assert december["total"] == Decimal(inp["monthly_price"])
+    assert (january["cycle_start"], january["cycle_end"]) == (date(2024, 1, 1),
+                                                             date(2024, 2, 1))
+    assert january["currency"] == "JPY"
+    assert january["total"] == Decimal(expected["fee"])
+    assert january["total"] == january["total"].to_integral_value()  # no minor unit
+    assert int(january["total"]) == expected["gateway_amount_minor_units"]
+    (jan_line,) = [ln for ln in lines(db) if ln["cycle_start"] == date(2024, 1, 1)]
+    assert jan_line["amount"] == Decimal(expected["fee"])
+    assert not {Decimal("193548"), Decimal("1935.48")} & all_money(db)
+
+
+# --- found while writing these cases ----------------------------------------------------------
+
+def test_b35_subscribed_usage_is_billed_when_the_catalog_has_no_default_plan(cases, tmp_path):
+    """B35 as written, with the customer's plan not marked `default`: every event belongs
+    to a subscription in force, so no default plan is needed to rate or bill it."""
+    case = cases["B35"]
+    inp, expected = case["input"], case["expected"]
+    catalog = {"currency": "EUR",
+               "plans": [flat_plan("metered", {"units": inp["unit_price"]})]}
+    accounts = {
+        "customers": [{"id": "dk", "timezone": inp["customer_timezone"]}],
+        "subscriptions": [{"subscriber": "dk-1", "customer": "dk", "plan": "metered"}],
+    }
+    events = [{"event_id": f"e{i}", "subscriber_id": "dk-1", "service": "units",
+               "at": e["ts"], "quantity": e["units"]} for i, e in enumerate(inp["events"])]
+    db = run_job(tmp_path, catalog, events=events, accounts=accounts,
+                 as_of="2022-08-01T06:00:00Z")
+    june, july = bills(db)
+    assert june["total"] == Decimal(expected["june_amount"])
+    assert july["total"] == expected["july_units_from_these_events"] * Decimal(inp["unit_price"])
+
+
+def test_b17_a_second_run_in_one_process_reads_the_changed_catalog(cases, tmp_path):
+    """B17 run twice from one folder, the catalog's `tax_scope` edited in between (what an
+    operator does when they change the rounding policy): the second run must price with the
+    catalog as it is now, not as it was when the same path was first read."""
+    case = cases["B17"]
+    nets = [ln["net"] for ln in case["input"]["lines"]]
+    (rate,) = {ln["tax_rate"] for ln in case["input"]["lines"]}
+    for scope, mode in (("line", "per_line"), ("invoice", "global")):
+        db = _lines_at_one_rate(tmp_path, nets, rate, scope=scope)
+        (bill,) = bills(db)
+        assert (bill["tax"], bill["total"]) == (Decimal(case["expected"][mode]["tax"]),
+                                                Decimal(case["expected"][mode]["total"])), scope
