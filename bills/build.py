@@ -28,9 +28,15 @@ from rules.money import (
 )
 
 from .discounts import apply, in_force
-from .recurring import coverages, fee
+from .recurring import recurring_items
 from .schema import BILL_KEYS, LINE_KEYS, LINE_SCHEMA
 from .taxes import applicable, compute
+from .usage_charges import (
+    bundle_balances,
+    cycle_priced,
+    cycle_priced_lines,
+    daily_rounding_lines,
+)
 
 
 @dataclass(frozen=True)
@@ -62,22 +68,19 @@ def _recurring_lines(catalog: Catalog, accounts: Accounts | None, usage: pl.Data
                         "period_end").unique().rows()
     plans = {p.id: p for p in catalog.model.plans}
     rows = []
-    for cover in coverages(catalog, accounts, seen, as_of):
-        plan = plans[cover.plan_id]
-        zone = ZoneInfo(cover.zone)
-        for charge in plan.recurring:
-            amount = fee(charge, cover)
-            rows.append({
-                "customer_id": cover.customer_id, "subscriber_id": cover.subscriber_id,
-                "plan_id": cover.plan_id, "period_start": cover.period.start,
-                "period_end": cover.period.end,
-                "cycle_start": cover.period.start.astimezone(zone).date(),
-                "cycle_end": cover.period.end.astimezone(zone).date(),
-                "currency": catalog.plan_currency(plan), "service": "recurring",
-                "destination_name": charge.name, "events": 0, "quantity": 0,
-                "billed_quantity": 0,
-                "amount_exact": round_decimal(amount, 9), "line_type": f"recurring_{charge.billed}",
-            })
+    for item in recurring_items(catalog, accounts, seen, as_of):
+        zone = ZoneInfo(item.zone)
+        rows.append({
+            "customer_id": item.customer_id, "subscriber_id": item.subscriber_id,
+            "plan_id": item.plan_id, "period_start": item.period.start,
+            "period_end": item.period.end,
+            "cycle_start": item.period.start.astimezone(zone).date(),
+            "cycle_end": item.period.end.astimezone(zone).date(),
+            "currency": catalog.plan_currency(plans[item.plan_id]), "service": "recurring",
+            "destination_name": item.charge.name, "events": 0, "quantity": 0,
+            "billed_quantity": 0,
+            "amount_exact": round_decimal(item.amount, 9), "line_type": item.line_type,
+        })
     return pl.DataFrame(rows, schema=LINE_SCHEMA | {"line_type": pl.String})
 
 
@@ -163,7 +166,11 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
             GROUP BY ALL ORDER BY ALL
         """).pl() if rated else pl.DataFrame(schema=LINE_SCHEMA | {"line_type": pl.String})
         usage = usage.cast(LINE_SCHEMA | {"line_type": pl.String})
-        lines = pl.concat([usage, _recurring_lines(catalog, accounts, usage, as_of)])
+        lines = pl.concat([
+            usage.join(cycle_priced(catalog), on=["plan_id", "service"], how="anti"),
+            cycle_priced_lines(con, catalog, rated),
+            daily_rounding_lines(con, catalog, accounts, rated),
+            _recurring_lines(catalog, accounts, usage, as_of)])
         lines = lines.sort(*BILL_KEYS, "line_type", "service", "destination_name",
                            "subscriber_id", "plan_id", nulls_last=True)
         lines = _round_lines(lines, catalog).with_columns(
@@ -171,6 +178,7 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
         lines, bills, taxes, discounts = _price_bills(lines, catalog, accounts)
         for name, frame in (("bill_lines", lines), ("bills", bills),
                             ("bill_taxes", taxes), ("bill_discounts", discounts),
+                            ("bundle_balances", bundle_balances(con, catalog, rated)),
                             ("plans", _plans_table(catalog))):
             con.register("frame", frame.to_arrow())
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")

@@ -55,6 +55,21 @@ class RateTask:
     accounts: Path | None
     run_id: str
     version: str  # digests of the catalog and accounts this run loaded
+    earlier: tuple[Path, ...] = ()  # the bucket's rated files from other batches
+
+
+EARLIER_COLUMNS = ["subscriber_id", "plan_id", "service", "usage_period_start", "status",
+                   "billed_quantity", "bundle_quantity", "bundles"]
+
+
+def _earlier(paths: tuple[Path, ...], usage: pl.DataFrame) -> pl.DataFrame | None:
+    """Rated rows of other batches for this bucket's subscribers, whose bundle and tier use
+    this batch continues from (none when the catalog has no bundles or graduated tiers)."""
+    if not paths:
+        return None
+    subscribers = usage["subscriber_id"].unique().implode()
+    return pl.concat([pl.scan_parquet(p).select(EARLIER_COLUMNS) for p in paths])\
+        .filter(pl.col("subscriber_id").is_in(subscribers)).collect()
 
 
 def _version(catalog, accounts) -> str:
@@ -85,7 +100,8 @@ def run_task(task: RateTask) -> dict:
     """Pure function of its inputs; returns the task's row counts."""
     catalog, compiled, accounts = _prepared(task.catalog, task.accounts, task.version)
     usage = pl.read_parquet(task.usage)
-    rated = rate_batch(usage, catalog, compiled, accounts, task.run_id)
+    earlier = _earlier(task.earlier, usage) if compiled.cumulative else None
+    rated = rate_batch(usage, catalog, compiled, accounts, task.run_id, earlier)
     task.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = task.out.with_name(f".{task.out.name}.{os.getpid()}.tmp")
     rated.write_parquet(tmp, statistics=True)
@@ -276,12 +292,18 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
         "options": repr((opts.timezone, opts.numbers, opts.subscriber_from, opts.billable_apps,
                          opts.column_map, opts.buckets)),
         "as_of": opts.ingested_at().isoformat() if opts.as_of else None,
+        "buckets": opts.buckets,
         "catalog": catalog.digest,
         "accounts": accounts.digest if accounts else None,
     }
     run_id = run_id_of(inputs)
+    earlier = [p for p in sorted((out_dir / RUNS).glob("*/rated/bucket=*/part-0.parquet"))
+               if p.parents[2].name != batch]
+    same_buckets = all(_run_record(p.parents[2]).inputs.get("buckets") == opts.buckets
+                       for p in earlier)
     summary = _rate_buckets(staging, staging / "rated", catalog_path, accounts_path, run_id,
-                            _version(catalog, accounts), workers, progress)
+                            _version(catalog, accounts), workers, progress, earlier,
+                            same_buckets)
     summary.quarantined = Counter(ing.quarantined)
     summary.read += sum(summary.quarantined.values())
     if summary.read != ing.read:
@@ -321,14 +343,19 @@ def _run_record(folder: Path) -> RunRecord:
 
 def _rate_buckets(usage_dir: Path, staging: Path, catalog_path: Path,
                   accounts_path: Path | None, run_id: str, version: str, workers: int,
-                  progress: Progress) -> RunSummary:
-    """Rate every bucket under ``usage_dir/usage`` into ``staging``; count the outcomes."""
+                  progress: Progress, earlier: list[Path] = (),
+                  same_buckets: bool = True) -> RunSummary:
+    """Rate every bucket under ``usage_dir/usage`` into ``staging``; count the outcomes.
+    ``earlier``: other batches' rated bucket files, given to the task of the same bucket
+    (to every task when those batches were bucketed differently)."""
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     tasks = [
         RateTask(int(path.parent.name.split("=")[1]), path,
                  staging / path.parent.name / "part-0.parquet", catalog_path, accounts_path,
-                 run_id, version)
+                 run_id, version,
+                 tuple(p for p in earlier
+                       if p.parent.name == path.parent.name or not same_buckets))
         for path in sorted((usage_dir / "usage").glob("bucket=*/part-0.parquet"))
     ]
     summary = RunSummary(run_id=run_id)

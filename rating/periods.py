@@ -22,7 +22,9 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
     """customer_id; period_start/period_end, the period whose bill holds the event (UTC
     instants, [start, end)); cycle_start/cycle_end, the same bounds as local dates in the
     customer's zone; and ``late``, set when the event arrived after its own period had
-    closed (with the catalog's ``collection_window_hours``) and is billed on a later one."""
+    closed (with the catalog's ``collection_window_hours``) and is billed on a later one;
+    ``usage_period_start``, the start of the event's own period, whose bundles and tiers it
+    counts in even when it is billed later."""
     n = len(usage)
     customer = usage["subscriber_id"]
     if accounts is not None:
@@ -59,6 +61,7 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
         return start, end
 
     start, end = bounds_of(usage["started_at"].dt.epoch("us").fill_null(0).to_numpy())
+    own_start = start
     late = np.zeros(n, dtype=bool)
     window = catalog.model.collection_window_hours
     if window is not None and n:
@@ -76,6 +79,7 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
         "period_start": pl.Series(start).cast(instant),
         "period_end": pl.Series(end).cast(instant),
         "late": pl.Series(late, dtype=pl.Boolean),
+        "usage_period_start": pl.Series(own_start).cast(instant),
         "_zone": zone,
     })
     local_start, local_end = pl.lit(None, pl.Date), pl.lit(None, pl.Date)

@@ -11,6 +11,7 @@ import pyarrow as pa
 from rules import Accounts, Catalog
 from rules.money import INT64_MAX, ROUNDING_METHODS, nanos_to_arrow, round_nanos
 
+from . import cycle
 from . import schema as s
 from .calendar import build_calendar
 from .kernels.prefix import longest_prefix
@@ -127,10 +128,24 @@ def _match(usage, compiled, candidates, calendars, at, offsets, data):
     return plan.alias("plan_id"), tariff, entry, any_tariff
 
 
-def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of):
+def _uncovered(row, o_billed, o_count, o_slot, covered, compiled):
+    """Spans with the first ``covered[row]`` units of each event taken off (a bundle
+    covers an event from its start): billed units and increments left to charge."""
+    if not covered.any():
+        return o_billed, o_count
+    end = np.cumsum(o_billed)
+    first = np.searchsorted(row, row, side="left")
+    end_in_event = end - (end[first] - o_billed[first])
+    left = np.clip(end_in_event - covered[row], 0, o_billed)
+    inc = compiled.slot["increment"][o_slot]
+    return left, np.where(left == o_billed, o_count, -(-left // inc))
+
+
+def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of, has):
     """Cost of each span and amount of each row, exactly, with the catalog's rounding.
     ``rate_of``: the rate in force at each row's start, whose connect fee, cap and total
-    rounding apply (CGRateS charges the connect fee from the first span only)."""
+    rounding apply (CGRateS charges the connect fee from the first span only); ``has``:
+    the rows that pay it."""
     n = len(rate_of)
     slot = compiled.slot
     rate, unit = slot["rate"][o_slot], slot["unit"][o_slot]
@@ -150,10 +165,7 @@ def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of):
         cost = o_count * (round_nanos(rate * inc, unit * step) * step)
     total = np.zeros(n, dtype=np.int64)
     np.add.at(total, row, cost)
-    billed = np.zeros(n, dtype=np.int64)
-    np.add.at(billed, row, o_billed)
 
-    has = billed > 0
     r = compiled.rate
     amount = np.where(has, total + r["connect"][rate_of], 0)
     max_cost = np.where(has, r["max_cost"][rate_of], NO_LIMIT)
@@ -165,13 +177,16 @@ def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of):
         rows = method == m
         step = 10 ** (9 - r["round_decimals"][rate_of[rows]])
         amount[rows] = round_nanos(amount[rows], step, ROUNDING_METHODS[m]) * step
-    return cost, amount, billed, flagged, overflow
+    return cost, amount, flagged, overflow
 
 
 def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
-               accounts: Accounts | None, run_id: str) -> pl.DataFrame:
+               accounts: Accounts | None, run_id: str,
+               earlier: pl.DataFrame | None = None) -> pl.DataFrame:
     """Rate one batch (a bucket of subscribers). Returns usage with the rated columns; every
-    input row comes out once, as `rated` or `unrated` with a reason."""
+    input row comes out once, as `rated` or `unrated` with a reason. ``earlier``: rated rows
+    of earlier batches of the same subscribers, whose bundle and tier use this batch
+    continues from."""
     n = len(usage)
     at = usage["started_at"].dt.epoch("us").fill_null(0).to_numpy()
     qty = usage["quantity"].fill_null(0).to_numpy()
@@ -186,11 +201,26 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     row, o_entry, o_bind, o_slot = spans.row, spans.entry, spans.binding, spans.slot
     o_count, o_billed, status, first_bind = spans.count, spans.billed, spans.status, spans.first
     rate_of = np.where(first_bind >= 0, compiled.binding["rate"][np.maximum(first_bind, 0)], 0)
-    cost, amount, billed, flagged, overflow = _price(compiled, row, o_slot, o_count, o_billed,
-                                                     rate_of)
-
+    billed = np.bincount(row, weights=o_billed, minlength=n).astype(np.int64) if n else \
+        np.zeros(0, np.int64)
     no_band = status == NO_BAND
+    periods = billing_periods(usage, plan, catalog, accounts)
+    own_start = periods["usage_period_start"]
+    band_at_start = pl.Series(compiled.binding_band, dtype=pl.String)[
+        np.maximum(first_bind, 0)] if len(compiled.binding_band) else pl.Series([None] * n)
+    explained = compiled.entries[np.maximum(entry, 0)] if n else compiled.entries.clear()
+    draws = cycle.draw(usage, plan, own_start, band_at_start, explained["destination_name"],
+                       billed, (entry >= 0) & ~no_band, catalog, earlier)
+    u_billed, u_count = _uncovered(row, o_billed, o_count, o_slot, draws.covered, compiled)
+    cost, amount, flagged, overflow = _price(compiled, row, o_slot, u_count, u_billed,
+                                             rate_of, (billed > 0) & ~draws.waive_connect)
     rated = (entry >= 0) & ~no_band & ~overflow
+    tiered, tier_cost, tier = cycle.graduated(usage, plan, own_start, tariff,
+                                              compiled.tariff_charge, billed - draws.covered,
+                                              rated, earlier)
+    if tiered.any():  # one span per event (tiered charges do not split)
+        amount = np.where(tiered, amount + tier_cost, amount)
+        cost = np.where(tiered[row], tier_cost[row], cost)
     reason = usage.select(pl.coalesce(
         pl.col("unrated_reason"),
         pl.when(candidates[0].is_null() & pl.Series(~any_tariff)).then(
@@ -201,7 +231,6 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
         pl.when(pl.Series(overflow)).then(pl.lit(s.OVERFLOW)),
     )).to_series()
 
-    explained = compiled.entries[np.maximum(entry, 0)] if n else compiled.entries.clear()
     first_slot = compiled.rate["slot_lo"][rate_of]
     params = compiled.rate_params
     rate_name = pl.Series([r.name or None for r in params], dtype=pl.String)[rate_of]
@@ -225,12 +254,15 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
         connect_fee=money(compiled.rate["connect"][rate_of]),
         increments=increments,
         billed_quantity=pl.Series(np.where(rated, billed, 0), dtype=pl.Int64),
+        bundle_quantity=pl.Series(np.where(rated, draws.covered, 0), dtype=pl.Int64),
+        bundles=draws.column,
+        tier=pl.when(pl.Series(tiered & rated)).then(pl.Series(tier, dtype=pl.Int32)),
         amount=money(amount),
         flags=pl.when(pl.Series(flagged & rated)).then(pl.lit("max_cost")),
         spans=spans,
         _rated=pl.Series(rated),
     ).with_columns(*explained.drop("effective_from").get_columns(),
-                   *billing_periods(usage, plan, catalog, accounts).get_columns())
+                   *periods.get_columns())
     hide = ["plan_id", "tariff", "deck", "matched_prefix", "destination_name", "rate_id",
             "rate_unit", "increments"]
     out = out.with_columns(

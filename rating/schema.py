@@ -30,6 +30,9 @@ RATED_COLUMNS: dict[str, pl.DataType] = {
     "connect_fee": MONEY,
     "increments": pl.String(),        # first/next block, in quantity units
     "billed_quantity": pl.Int64(),    # after minimum and increments
+    "bundle_quantity": pl.Int64(),    # of billed_quantity, units covered by bundles
+    "bundles": pl.List(pl.Struct({"bundle": pl.String, "quantity": pl.Int64})),
+    "tier": pl.Int32(),               # graduated charges: the tier the event ends in
     "amount": MONEY,                  # before cycle-level discounts and tax
     "flags": pl.String(),             # max_cost: over the cap, for a disconnect policy
     "currency": pl.String(),
@@ -39,6 +42,7 @@ RATED_COLUMNS: dict[str, pl.DataType] = {
     "cycle_start": pl.Date(),         # the period's bounds as local dates in its zone
     "cycle_end": pl.Date(),
     "late": pl.Boolean(),             # arrived after its own period closed: billed later
+    "usage_period_start": pl.Datetime("us", "UTC"),  # own period: its bundles and tiers
     "spans": pl.List(SPAN),
     "run_id": pl.String(),
 }

@@ -99,6 +99,8 @@ class CompiledTariff:
     tariff_zone: list[str]
     tariff_bands: list[list[Band | None]]  # bit k of a tariff's masks is band k
     tariff_split: np.ndarray
+    tariff_charge: list  # the plan's charge each tariff compiles
+    has_bundles: bool
     holidays: frozenset[date]
     roots: np.ndarray
     trie: tuple
@@ -111,6 +113,13 @@ class CompiledTariff:
     slot: dict[str, np.ndarray]  # from, rate, unit, increment
     cgrates_decimals: int | None
 
+    @property
+    def cumulative(self) -> bool:
+        """Some plan has bundles or graduated tiers, whose use runs over a whole period."""
+        return self.has_bundles or any(
+            getattr(c, "tiers", None) is not None and c.tiers.model == "graduated"
+            for c in self.tariff_charge)
+
     def tariff_index(self, plan: pl.Series, service: pl.Series) -> np.ndarray:
         keys = {f"{p}\x1f{s}": t for (p, s), t in self.tariff_keys.items()}
         joined = plan.fill_null("") + "\x1f" + service.fill_null("")
@@ -118,7 +127,9 @@ class CompiledTariff:
 
 
 def _flat_table(charge) -> pl.DataFrame:
-    rate_nanos = None if charge.rate is None else to_nanos(charge.rate)
+    # a tiered or package charge keeps its increments; its price comes from the tiers
+    rate_nanos = to_nanos(charge.rate) if charge.rate is not None else (
+        None if charge.rate_id is not None else 0)
     return pl.DataFrame({
         "prefix": [""], "destination": [charge.destination or charge.service],
         "rate_nanos": [rate_nanos], "rate_id": [charge.rate_id],
@@ -134,7 +145,7 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
     model = catalog.model
     named = {name: named_rate(name, rate) for name, rate in model.rates.items()}
     trie, build = Trie(), _Builder()
-    keys, roots, zones, band_lists, splits = {}, [], [], [], []
+    keys, roots, zones, band_lists, splits, charges = {}, [], [], [], [], []
     entry_rows: list[dict] = []
     e_mask, e_lo, e_hi, e_next, e_next_from = [], [], [], [], []
     for plan in model.plans:
@@ -154,6 +165,7 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
             zones.append(catalog.plan_zone(plan))
             band_lists.append(bands)
             splits.append(charge.splits)
+            charges.append(charge)
             tariff = f"{plan.id}/{charge.service}"
             ordered = table.sort("prefix", "effective_from", "deck_row")
             groups = ordered.group_by(["prefix", "effective_from"], maintain_order=True)
@@ -200,6 +212,8 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
         tariff_zone=zones,
         tariff_bands=band_lists,
         tariff_split=np.array(splits, dtype=np.bool_),
+        tariff_charge=charges,
+        has_bundles=any(p.bundles for p in model.plans),
         holidays=frozenset(model.holidays),
         roots=np.array(roots, dtype=np.int32),
         trie=trie.arrays(),

@@ -261,19 +261,80 @@ class DeckCharge(_Charge):
     deck: str
 
 
+class Tier(_Strict):
+    """A tier of a tiered charge: usage up to ``up_to`` units of the charge's ``per``
+    (inclusive: with ``up_to: 250`` the 250th unit is in this tier and the 251st in the
+    next; none on the last tier) at ``rate`` per unit; ``flat_fee`` is added once when a
+    volume-priced cycle total falls in this tier."""
+
+    up_to: int | None = Field(None, ge=1)
+    rate: MoneyText
+    flat_fee: MoneyText = "0"
+
+
+class Tiers(_Strict):
+    """``graduated``: each unit at the price of the tier it falls in, allocated to events in
+    time order; ``volume``: every unit of the cycle at the price of the tier its total
+    reaches, priced on the bill line."""
+
+    model: Literal["graduated", "volume"]
+    tiers: list[Tier] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ascending(self):
+        bounds = [t.up_to for t in self.tiers]
+        if bounds[-1] is not None:
+            raise ValueError("the last tier needs no `up_to` (it has no upper bound)")
+        if any(b is None for b in bounds[:-1]):
+            raise ValueError("only the last tier may leave out `up_to`")
+        if any(b <= a for a, b in zip(bounds[:-2], bounds[1:-1], strict=False)):
+            raise ValueError(f"tier bounds {bounds[:-1]} must increase")
+        return self
+
+
+class Package(_Strict):
+    """Cycle usage sold in packages: ``price`` per started package of ``size`` units of the
+    charge's ``per``, after ``free`` units; priced on the bill line."""
+
+    size: int = Field(ge=1)
+    price: MoneyText
+    free: int = Field(0, ge=0)
+
+
 class FlatCharge(_Charge):
     """One price for every destination of the service: `rate` (with this charge's unit and
-    increments) or `rate_id` (a named rate)."""
+    increments), `rate_id` (a named rate), `tiers` or a `package`.
+
+    ``daily_increment`` (quantity units, with a `rate`) rounds each subscriber's usage of the
+    charge up per day in the customer's zone: with ``per: MB`` and ``daily_increment:
+    1000000`` a day of 3.25 MB bills 4 MB (on a `daily_rounding` bill line)."""
 
     rate: MoneyText | None = None
     rate_id: str | None = None
+    tiers: Tiers | None = None
+    package: Package | None = None
+    daily_increment: int | None = Field(None, ge=1)
     destination: str = Field("", description="the name shown on bill lines")
 
     @model_validator(mode="after")
     def _one_price(self):
-        if (self.rate is None) == (self.rate_id is None):
-            raise ValueError("give either `rate` or `rate_id`")
+        given = [k for k in ("rate", "rate_id", "tiers", "package")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `rate`, `rate_id`, `tiers` or `package`"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        if (self.tiers or self.package) and self.split:
+            raise ValueError("a tiered or package charge prices whole events; leave out "
+                             "`split: true`")
+        if self.daily_increment is not None and self.rate is None:
+            raise ValueError("`daily_increment` needs a `rate`")
         return self
+
+    @property
+    def cycle_priced(self) -> bool:
+        """Priced on the bill line from the cycle's total, not per event."""
+        return self.package is not None or (self.tiers is not None
+                                             and self.tiers.model == "volume")
 
 
 def _charge_kind(value) -> str:
@@ -338,6 +399,28 @@ class Discount(_Strict):
         return self
 
 
+class Bundle(_Strict):
+    """Free usage per billing period: ``allowance`` units of ``per`` of one ``service``,
+    optionally only for events to the named ``destinations`` (destination names of the
+    deck or flat charge) or starting in the named ``bands``. Events draw on it in time
+    order, in billed units (after increments and minimum; an event under the charge's
+    ``free_below`` draws nothing). ``connect_fee``: ``charged`` on every event, or
+    ``waived`` when the bundle covers the whole event."""
+
+    name: str = Field(min_length=1)
+    service: str = Field(min_length=1)
+    allowance: int = Field(ge=0)
+    per: Per = "unit"
+    destinations: list[str] = []
+    bands: list[str] = []
+    connect_fee: Literal["charged", "waived"] = "charged"
+
+    @property
+    def quantity(self) -> int:
+        """The allowance in the service's quantity units (seconds, messages, bytes)."""
+        return self.allowance * _unit_size(self.per)
+
+
 class Plan(_Strict):
     id: str = Field(min_length=1)
     default: bool = False
@@ -345,6 +428,7 @@ class Plan(_Strict):
     currency: str | None = Field(None, description="default: the catalog's currency")
     taxes: list[Tax] = []
     recurring: list[Recurring] = []
+    bundles: list[Bundle] = Field([], max_length=64)
     charges: list[Charge] = Field(min_length=1)
 
     _tz = field_validator("timezone")(lambda v: v if v is None else zone_name(v))
@@ -505,11 +589,34 @@ def _semantic_problems(raw: dict) -> list[Problem]:
                 hint = difflib.get_close_matches(deck, list(decks), n=1)
                 problems.append(Problem(f"{where}.deck", f"no deck {deck!r} in `decks`"
                                         + (f"; did you mean {hint[0]!r}?" if hint else "")))
+        problems += _bundle_problems(plan, i, services, raw)
     plan_ids = {p.get("id") for p in plans}
     for i, profile in enumerate(_list(raw.get("profiles"))):
         if isinstance(profile, dict) and profile.get("plan") not in plan_ids:
             problems.append(Problem(f"profiles[{i}].plan",
                                     f"no plan {profile.get('plan')!r} in `plans`"))
+    return problems
+
+
+def _bundle_problems(plan: dict, i: int, services: dict, raw: dict) -> list[Problem]:
+    """A bundle of a service its plan does not price, or naming an unknown band or a
+    repeated name."""
+    problems, names = [], set()
+    bands = raw.get("bands") if isinstance(raw.get("bands"), dict) else {}
+    for j, bundle in enumerate(_list(plan.get("bundles"))):
+        if not isinstance(bundle, dict):
+            continue
+        where = f"plans[{i}].bundles[{j}]"
+        if bundle.get("name") in names:
+            problems.append(Problem(f"{where}.name", f"{bundle['name']!r} is used twice"))
+        names.add(bundle.get("name"))
+        service = bundle.get("service")
+        if isinstance(service, str) and service not in services:
+            problems.append(Problem(f"{where}.service", f"the plan prices no {service!r}; "
+                                    "add a charge for it or fix the name"))
+        for k, band in enumerate(_list(bundle.get("bands"))):
+            if band not in bands:
+                problems.append(Problem(f"{where}.bands[{k}]", f"no band {band!r} in `bands`"))
     return problems
 
 
@@ -612,8 +719,8 @@ def load_catalog(path: str | Path) -> Catalog:
                    warnings=_profile_warnings(model))
 
 
-__all__ = ["Catalog", "CatalogModel", "DeckCharge", "FlatCharge", "MoneyError", "Plan", "Tax",
-           "currency_code", "load_catalog", "tax_rate", "zone_name"]
+__all__ = ["Bundle", "Catalog", "CatalogModel", "DeckCharge", "FlatCharge", "MoneyError", "Plan",
+           "Tax", "currency_code", "load_catalog", "tax_rate", "zone_name"]
 
 
 def publish_catalog(files: dict[str, str], out: Path) -> Catalog:

@@ -1,0 +1,216 @@
+"""Pricing that depends on a subscriber's whole billing period: bundles and graduated tiers.
+
+Both walk a subscriber's events of one period in time order (events of one subscriber are
+in one bucket, so a bucket holds all it needs) and continue from what earlier batches of
+the same output already used (``earlier``: their rated rows), so across nightly batches
+usage draws in arrival order and within a batch in event order. A late event counts in its
+own period (``usage_period_start``), priced against that period's bundles and tiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from rules import Catalog
+from rules.catalog import FlatCharge, Tiers
+from rules.money import INT64_MAX, round_nanos, to_nanos
+
+from .errors import RatingError
+from .kernels.bundles import draw_bundles
+
+BUNDLE_DRAW = pl.Struct({"bundle": pl.String, "quantity": pl.Int64})
+COUNTER_KEYS = ["subscriber_id", "usage_period_start", "plan_id"]
+
+
+@dataclass(frozen=True)
+class Draws:
+    covered: np.ndarray  # units of each event covered by bundles
+    waive_connect: np.ndarray  # the event is wholly covered by a bundle that waives it
+    column: pl.Series  # per event: [{bundle, quantity}], empty when none
+
+
+def _counters(frame: pl.DataFrame, keys: list[str]) -> np.ndarray:
+    return frame.select(pl.struct(keys).rank("dense") - 1)\
+        .to_series().cast(pl.Int64).to_numpy()
+
+
+def _time_order(usage: pl.DataFrame) -> np.ndarray:
+    return usage.select(pl.arg_sort_by("started_at", "event_id")).to_series().to_numpy()
+
+
+def draw(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, band: pl.Series,
+         destination: pl.Series, billed: np.ndarray, rated: np.ndarray, catalog: Catalog,
+         earlier: pl.DataFrame | None) -> Draws:
+    """Draw each rated event's billed units from its plan's bundles, in time order."""
+    n = len(usage)
+    plans = {p.id: p for p in catalog.model.plans if p.bundles}
+    empty = Draws(np.zeros(n, np.int64), np.zeros(n, bool),
+                  _draws_column(np.zeros((n, 0), np.int64), plan, {}))
+    if not plans or not n:
+        return empty
+    frame = pl.DataFrame({"subscriber_id": usage["subscriber_id"], "plan_id": plan,
+                          "usage_period_start": own_start, "service": usage["service"],
+                          "band": band, "destination": destination})
+    eligible = np.zeros(n, dtype=np.uint64)
+    for plan_id, p in plans.items():
+        for b, bundle in enumerate(p.bundles):
+            cond = (pl.col("plan_id") == plan_id) & (pl.col("service") == bundle.service)
+            if bundle.destinations:
+                cond &= pl.col("destination").is_in(bundle.destinations)
+            if bundle.bands:
+                cond &= pl.col("band").is_in(bundle.bands)
+            hit = frame.select(cond.fill_null(False)).to_series().to_numpy() & rated
+            eligible |= np.where(hit, np.uint64(1 << b), np.uint64(0))
+    if not eligible.any():
+        return empty
+    order = _time_order(usage)
+    counter = _counters(frame, COUNTER_KEYS)
+    keys = frame.select(COUNTER_KEYS).with_columns(counter=pl.Series(counter))\
+        .unique("counter").sort("counter")
+    width = max(len(p.bundles) for p in plans.values())
+    left = np.zeros((len(keys), width), dtype=np.int64)
+    for plan_id, p in plans.items():
+        rows = (keys["plan_id"] == plan_id).to_numpy()
+        for b, bundle in enumerate(p.bundles):
+            left[rows, b] = bundle.quantity
+    if earlier is not None and len(earlier):
+        used = _earlier_draws(earlier, keys, plans)
+        np.subtract.at(left, (used["counter"], used["b"]), used["quantity"])
+        np.maximum(left, 0, out=left)
+    take = np.zeros((n, width), dtype=np.int64)
+    sorted_take = np.zeros((n, width), dtype=np.int64)
+    covered_sorted = draw_bundles(counter[order], eligible[order], np.where(rated, billed, 0)[
+        order], left, sorted_take)
+    covered = np.zeros(n, dtype=np.int64)
+    covered[order] = covered_sorted
+    take[order] = sorted_take
+    return Draws(covered, _waived(take, plan, plans, covered, billed),
+                 _draws_column(take, plan, plans))
+
+
+def _bundle_table(plans: dict) -> tuple[dict, list[str], np.ndarray]:
+    """Plan -> offset of its bundles in one flat list; the flat names and waive flags."""
+    offset, names, waived = {}, [], []
+    for pid, p in plans.items():
+        offset[pid] = len(names)
+        names += [b.name for b in p.bundles]
+        waived += [b.connect_fee == "waived" for b in p.bundles]
+    return offset, names, np.array(waived, dtype=bool)
+
+
+def _flat_draws(take: np.ndarray, plan: pl.Series, plans: dict):
+    """Every (event, flat bundle index, units) with units > 0, by event."""
+    offset, names, waived = _bundle_table(plans)
+    first = plan.replace_strict(offset, default=0, return_dtype=pl.Int64).to_numpy()
+    row, b = np.nonzero(take)
+    return row, first[row] + b, take[row, b], names, waived
+
+
+def _waived(take, plan, plans, covered, billed) -> np.ndarray:
+    """Events wholly covered by bundles that all waive the connect fee."""
+    row, flat, _, _, waived = _flat_draws(take, plan, plans)
+    charging = np.bincount(row[~waived[flat]], minlength=len(billed))
+    return (covered > 0) & (covered == billed) & (charging == 0)
+
+
+def _draws_column(take, plan, plans) -> pl.Series:
+    row, flat, units, names, _ = _flat_draws(take, plan, plans)
+    struct = pa.StructArray.from_arrays(
+        [pa.array(names, pa.string()).take(pa.array(flat, pa.int64())),
+         pa.array(units, pa.int64())], names=["bundle", "quantity"])
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(plan)))])
+    lists = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), struct)
+    return pl.from_arrow(lists).alias("bundles").cast(pl.List(BUNDLE_DRAW))
+
+
+def _earlier_draws(earlier: pl.DataFrame, keys: pl.DataFrame, plans: dict) -> dict:
+    """What earlier batches drew from each counter's bundles: counter, bundle index, units."""
+    index = pl.DataFrame(
+        [(pid, b.name, k) for pid, p in plans.items() for k, b in enumerate(p.bundles)],
+        schema={"plan_id": pl.String, "bundle": pl.String, "b": pl.Int64}, orient="row")
+    used = (earlier.filter(pl.col("status") == "rated")
+            .select(*COUNTER_KEYS, "bundles").explode("bundles").unnest("bundles")
+            .drop_nulls("quantity")
+            .join(index, on=["plan_id", "bundle"])
+            .join(keys, on=COUNTER_KEYS)
+            .group_by("counter", "b").agg(pl.col("quantity").sum()))
+    return {c: used[c].to_numpy() for c in ("counter", "b", "quantity")}
+
+
+def graduated_price(tiers: Tiers, unit: int, x: np.ndarray) -> np.ndarray:
+    """The exact price in nanos (rounded half up once) of the first ``x`` units (quantity
+    units) of a period under graduated ``tiers`` priced per ``unit`` quantity units."""
+    x = np.asarray(x, dtype=np.int64)
+    whole = np.zeros(len(x), dtype=np.int64)  # rate * whole units of `unit`
+    part = np.zeros(len(x), dtype=np.int64)  # rate * remainder, still to divide by unit
+    low = 0
+    for tier in tiers.tiers:
+        rate = to_nanos(tier.rate)
+        if rate * unit * len(tiers.tiers) > INT64_MAX // 2:
+            raise RatingError(f"tier rate {tier.rate} per {unit} units is too large to price "
+                              "exactly in 64-bit integers")
+        high = None if tier.up_to is None else tier.up_to * unit
+        inside = np.maximum(x - low, 0)
+        if high is not None:
+            inside = np.minimum(inside, high - low)
+        q, r = np.divmod(inside, unit)
+        whole += rate * q
+        part += rate * r
+        if high is None:
+            break
+        low = high
+    return whole + round_nanos(part, unit)
+
+
+def tier_of(tiers: Tiers, unit: int, x: np.ndarray) -> np.ndarray:
+    """The tier (1-based) that unit number ``x`` of a period falls in (0 for x = 0)."""
+    bounds = np.array([t.up_to * unit for t in tiers.tiers[:-1]], dtype=np.int64)
+    return np.where(np.asarray(x) > 0, np.searchsorted(bounds, x, side="left") + 1, 0)
+
+
+def graduated(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, tariff: np.ndarray,
+              charges: list, chargeable: np.ndarray, rated: np.ndarray,
+              earlier: pl.DataFrame | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Price events of graduated charges by their place in the period's usage, in time order:
+    an event's cost is G(before + q) - G(before), so a period's events sum to exactly the
+    graduated price of its total. Returns (mask of such events, cost nanos, tier)."""
+    n = len(usage)
+    mask = np.zeros(n, dtype=bool)
+    cost = np.zeros(n, dtype=np.int64)
+    tier = np.zeros(n, dtype=np.int32)
+    for t, charge in enumerate(charges):
+        if not (isinstance(charge, FlatCharge) and charge.tiers is not None
+                and charge.tiers.model == "graduated"):
+            continue
+        rows = np.flatnonzero((tariff == t) & rated)
+        if not len(rows):
+            continue
+        part = pl.DataFrame({"subscriber_id": usage["subscriber_id"][rows],
+                             "usage_period_start": own_start[rows], "plan_id": plan[rows],
+                             "started_at": usage["started_at"][rows],
+                             "event_id": usage["event_id"][rows],
+                             "q": chargeable[rows], "row": rows})
+        part = part.sort(*COUNTER_KEYS, "started_at", "event_id")
+        if earlier is not None and len(earlier):
+            done = (earlier.filter((pl.col("status") == "rated")
+                                   & (pl.col("service") == charge.service))
+                    .group_by(COUNTER_KEYS)
+                    .agg(done=(pl.col("billed_quantity") - pl.col("bundle_quantity")).sum()))
+            part = part.join(done, on=COUNTER_KEYS, how="left", maintain_order="left")
+        else:
+            part = part.with_columns(done=pl.lit(0, pl.Int64))
+        part = part.with_columns(before=pl.col("done").fill_null(0)
+                                 + pl.col("q").cum_sum().over(COUNTER_KEYS) - pl.col("q"))
+        before = part["before"].to_numpy()
+        after = before + part["q"].to_numpy()
+        unit = charge.unit_size
+        at = part["row"].to_numpy()
+        cost[at] = graduated_price(charge.tiers, unit, after) - graduated_price(
+            charge.tiers, unit, before)
+        tier[at] = tier_of(charge.tiers, unit, after)
+        mask[at] = True
+    return mask, cost, tier

@@ -1,0 +1,56 @@
+"""Drawing events on bundles (free allowances), in event order.
+
+Events arrive sorted in consumption order: by counter (a subscriber's billing period
+under one plan) and, within it, by start time. ``eligible[i]`` is a bit mask over the
+bundles of event i's plan (bit b: the plan's b-th bundle, in catalog order). Each event
+draws its billed units from the eligible bundles in order, each bundle giving what it has
+left, until the event is covered or the bundles are empty; what an event cannot draw is
+charged. ``left[c, b]`` holds what counter c has left of bundle b and is updated in place.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True)
+def draw_bundles(counter, eligible, billed, left, take):
+    """Fill ``take[i, b]`` (units event i draws from bundle b); return units covered per
+    event."""
+    n = len(billed)
+    covered = np.zeros(n, dtype=np.int64)
+    width = left.shape[1]
+    for i in range(n):
+        need = billed[i]
+        c = counter[i]
+        mask = eligible[i]
+        for b in range(width):
+            if need <= 0:
+                break
+            if (mask >> np.uint64(b)) & np.uint64(1) and left[c, b] > 0:
+                units = min(need, left[c, b])
+                take[i, b] = units
+                left[c, b] -= units
+                need -= units
+        covered[i] = billed[i] - need
+    return covered
+
+
+def draw_bundles_reference(counter, eligible, billed, left) -> tuple[list[int], list[dict]]:
+    """The same walk in plain Python: (covered per event, {bundle: units} per event);
+    ``left`` is a dict {(counter, bundle): units} updated in place."""
+    covered, takes = [], []
+    for c, mask, need in zip(counter, eligible, billed, strict=True):
+        drawn = {}
+        b = 0
+        while need > 0 and mask >> b:
+            if mask >> b & 1 and left.get((c, b), 0) > 0:
+                units = min(need, left[(c, b)])
+                drawn[b] = units
+                left[(c, b)] -= units
+                need -= units
+            b += 1
+        takes.append(drawn)
+        covered.append(sum(drawn.values()))
+    return covered, takes
