@@ -11,23 +11,48 @@ YAML::
         tax_exempt: []                     # names of taxes that do not apply
         cycle: {interval: monthly, anchor: calendar}   # or anchor: "2021-07-01T15:00"
     subscriptions:
-      - {subscriber: s1, customer: acme, plan: basic, start: 2021-07-01T15:00:00Z}
+      - {subscriber: s1, customer: acme, plan: basic, start: 2021-07-01T15:00:00Z,
+         end: 2021-09-10T00:00:00Z, trial_months: 1}
+      - {subscriber: s1, customer: acme, plan: premium, start: 2021-09-10T00:00:00Z,
+         change: restart}
 
 CSV or Parquet: one row per subscription, columns ``subscriber_id, plan_id`` and
 optionally ``customer_id, timezone, currency, tax_jurisdiction, cycle, anchor, start,
-end, discounts`` (ids separated by ``;``; a customer's columns must agree on all its
-rows). A subscriber without a
+end, discounts, trial_months, trial_days, change`` (ids separated by ``;``; a customer's
+columns must agree on all its rows). A subscriber without a
 subscription in force holds the catalog's default plan, billed monthly in the plan's zone.
 Every problem is listed with its file and line or path.
+
+**Trials.** ``trial_months: n`` (or ``trial_days: n``) on a subscription with a start: no
+recurring fee before ``start + n`` months, counted on the customer's wall clock with the
+day clamped to the target month's end (2022-01-31 + 3 months ends 2022-04-30); the fee is
+prorated from the trial's end like any activation. Usage is rated as usual in a trial.
+
+**Plan changes.** A change is one subscription of a subscriber ending at the very instant
+another of the same subscriber starts; the new one declares what happens to recurring
+fees billed in advance with ``change``:
+
+- ``prorate`` (the default): the period goes on. Its bill keeps the old plan's fee as
+  charged at the period's start, gets a ``recurring_credit`` line for the old plan's unused
+  part, and the new plan's fee for the rest of the period.
+- ``restart``: the customer's billing cycle restarts at the change (rules/cycles.py): the
+  period holding it ends there, and a new one, anchored on the change's local time,
+  begins. The new period's bill carries a ``recurring_credit`` line for the unused part of
+  the plan held, computed from that plan's full price (never from what was last paid), and
+  the new plan's fee for the whole new period.
+
+Fees billed in arrears are charged for the time used and get no credit. ``change`` on a
+subscription that does not follow another one without a gap is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import yaml
@@ -35,13 +60,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from .catalog import Catalog, currency_code, zone_name
-from .cycles import INTERVALS, Cycle
+from .cycles import INTERVALS, Cycle, add_months, to_utc
 from .errors import AccountsError, Problem
 
 CALENDAR = "calendar"
@@ -55,6 +81,9 @@ class CycleSpec(_Strict):
     interval: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
     every: int = Field(1, ge=1)
     anchor: datetime | Literal["calendar"] = CALENDAR
+    # instants where a plan change with the `restart` policy restarts the cycle; derived
+    # from the subscriptions by load_accounts, never written by hand
+    _restarts: tuple[datetime, ...] = PrivateAttr(default=())
 
     @field_validator("anchor")
     @classmethod
@@ -65,7 +94,8 @@ class CycleSpec(_Strict):
         return v
 
     def cycle(self) -> Cycle:
-        return Cycle(self.interval, self.every, None if self.anchor == CALENDAR else self.anchor)
+        return Cycle(self.interval, self.every, None if self.anchor == CALENDAR else self.anchor,
+                     self._restarts)
 
 
 class CustomerDiscount(_Strict):
@@ -99,6 +129,9 @@ class Subscription(_Strict):
     plan: str = Field(min_length=1)
     start: datetime | None = None
     end: datetime | None = None
+    trial_months: int | None = Field(None, ge=1)
+    trial_days: int | None = Field(None, ge=1)
+    change: Literal["prorate", "restart"] | None = None  # None: prorate, when it is a change
 
     @field_validator("start", "end")
     @classmethod
@@ -106,6 +139,25 @@ class Subscription(_Strict):
         if v is not None and v.tzinfo is None:
             raise ValueError("give an instant with a UTC offset, e.g. 2021-07-01T15:00:00Z")
         return v
+
+    @model_validator(mode="after")
+    def _trial(self):
+        if self.trial_months and self.trial_days:
+            raise ValueError("give trial_months or trial_days, not both")
+        if (self.trial_months or self.trial_days) and self.start is None:
+            raise ValueError("a trial needs the subscription's start")
+        if self.change and self.start is None:
+            raise ValueError("change needs the subscription's start (the change's instant)")
+        return self
+
+    def trial_end(self, zone: str) -> datetime | None:
+        """The first instant that pays the recurring fee, on the zone's wall clock."""
+        if self.start is None or not (self.trial_months or self.trial_days):
+            return None
+        local = self.start.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        local = (add_months(local, self.trial_months) if self.trial_months
+                 else local + timedelta(days=self.trial_days))
+        return to_utc(local, zone)
 
 
 class AccountsModel(_Strict):
@@ -116,12 +168,17 @@ class AccountsModel(_Strict):
 SUBSCRIPTION_SCHEMA = {
     "subscriber_id": pl.String, "customer_id": pl.String, "plan_id": pl.String,
     "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC"),
+    # the recurring fee is due from here (after a trial; else the start)
+    "trial_end": pl.Datetime("us", "UTC"),
+    # set on a subscription that replaces another at its start: prorate or restart
+    "change": pl.String,
 }
 
 
 @dataclass(frozen=True)
 class Accounts:
-    """Validated accounts. ``subscriptions``: one row per (subscriber, plan, [start, end))."""
+    """Validated accounts. ``subscriptions``: one row per (subscriber, plan, [start, end)),
+    with the end of its trial and, when it replaces another, the change policy."""
 
     subscriptions: pl.DataFrame
     customers: dict[str, Customer]
@@ -137,7 +194,8 @@ class Accounts:
 
 
 _CSV_COLUMNS = ("subscriber_id", "plan_id", "customer_id", "timezone", "currency",
-                "tax_jurisdiction", "cycle", "anchor", "start", "end", "discounts")
+                "tax_jurisdiction", "cycle", "anchor", "start", "end", "discounts",
+                "trial_months", "trial_days", "change")
 
 
 def _from_table(frame: pl.DataFrame, where) -> tuple[dict, list[Problem]]:
@@ -168,7 +226,9 @@ def _from_table(frame: pl.DataFrame, where) -> tuple[dict, list[Problem]]:
         customers.setdefault(customer_id, customer)
         subscriptions.append({"subscriber": subscriber, "customer": customer_id,
                               "plan": row["plan_id"], "start": row.get("start"),
-                              "end": row.get("end"), "_where": where(i)})
+                              "end": row.get("end"), "_where": where(i),
+                              **{k: row[k] for k in ("trial_months", "trial_days", "change")
+                                 if row.get(k)}})
     return {"customers": list(customers.values()), "subscriptions": subscriptions}, problems
 
 
@@ -223,13 +283,37 @@ def load_accounts(path: str | Path, catalog: Catalog) -> Accounts:
     if problems:
         raise AccountsError(str(path), sorted(problems, key=_in_file_order))
     customers = {c.id: c for c in model.customers}
-    subscriptions = pl.DataFrame(
-        [{"subscriber_id": s.subscriber, "customer_id": s.customer or s.subscriber,
-          "plan_id": s.plan, "start": s.start, "end": s.end} for s in model.subscriptions],
-        schema=SUBSCRIPTION_SCHEMA,
-    )
+    plans = {p.id: p for p in catalog.model.plans}
+    rows, restarts, ends = [], {}, _ends(model.subscriptions)
+    for s in model.subscriptions:
+        customer_id = s.customer or s.subscriber
+        customer = customers.get(customer_id)
+        zone = (customer and customer.timezone) or catalog.plan_zone(plans[s.plan])
+        change = _change_policy(s, ends)
+        if change == "restart":
+            restarts.setdefault(customer_id, set()).add(s.start)
+        rows.append({"subscriber_id": s.subscriber, "customer_id": customer_id,
+                     "plan_id": s.plan, "start": s.start, "end": s.end,
+                     "trial_end": s.trial_end(zone), "change": change})
+    for customer_id, instants in restarts.items():
+        customer = customers.get(customer_id) or Customer(id=customer_id)
+        cycle = customer.cycle.model_copy()
+        cycle._restarts = tuple(sorted(instants))
+        customers[customer_id] = customer.model_copy(update={"cycle": cycle})
+    subscriptions = pl.DataFrame(rows, schema=SUBSCRIPTION_SCHEMA)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return Accounts(subscriptions=subscriptions, customers=customers, digest=digest)
+
+
+def _change_policy(sub: Subscription, ends: set[tuple]) -> str | None:
+    """prorate or restart when ``sub`` replaces another subscription of its subscriber
+    (``ends`` holds every (subscriber, end); one ends where ``sub`` starts), else None."""
+    follows = sub.start is not None and (sub.subscriber, sub.start) in ends
+    return (sub.change or "prorate") if follows else None
+
+
+def _ends(subscriptions: list[Subscription]) -> set[tuple]:
+    return {(s.subscriber, s.end) for s in subscriptions if s.end is not None}
 
 
 def _in_file_order(problem: Problem) -> tuple:
@@ -242,6 +326,7 @@ def _semantic(model: AccountsModel, catalog: Catalog, places: list[str]) -> list
     plans = {p.id: p for p in catalog.model.plans}
     customers = {c.id: c for c in model.customers}
     seen: dict[str, list[tuple]] = {}
+    ends = _ends(model.subscriptions)
     for i, sub in enumerate(model.subscriptions):
         where = places[i]
         if sub.plan not in plans:
@@ -257,6 +342,11 @@ def _semantic(model: AccountsModel, catalog: Catalog, places: list[str]) -> list
                                     f"customer {customer.id!r} in {customer.currency}"))
         if sub.start and sub.end and sub.end <= sub.start:
             problems.append(Problem(where, "end must be later than start"))
+        if sub.change and _change_policy(sub, ends) is None:
+            problems.append(Problem(where, f"change: {sub.change} needs another subscription "
+                                    f"of {sub.subscriber!r} ending at this start "
+                                    f"({sub.start.isoformat()}); none does. Set that "
+                                    "subscription's end, or drop `change`"))
         for start, end, other in seen.get(sub.subscriber, []):
             if (sub.end is None or start is None or start < sub.end) and (
                     end is None or sub.start is None or sub.start < end):

@@ -8,7 +8,12 @@ Boundary k of a cycle is ``anchor + k intervals`` as a local wall-clock time, co
 from the anchor each time and never by chaining from the previous boundary, so an anchor
 on the 31st clamps to a short month's end and returns to the 31st on the next long month.
 That local time is then placed in UTC by ``to_utc`` (the DST rules are stated there).
-Pure standard library; invalid specs raise ``ValueError``.
+
+A cycle may be *restarted* at given instants (a plan change with the ``restart`` policy,
+rules/accounts.py): the period holding a restart is cut short there, and from it the cycle
+runs again anchored on the restart's local wall-clock time. Periods still tile; the period
+as it would have been without the cut is ``uncut_period_of`` (recurring fees prorate
+against it). Pure standard library; invalid specs raise ``ValueError``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class Cycle:
     interval: Interval
     every: int = 1
     anchor: datetime | None = None
+    restarts: tuple[datetime, ...] = ()  # UTC instants, strictly increasing
 
     def __post_init__(self) -> None:
         if self.interval not in INTERVALS:
@@ -59,6 +65,12 @@ class Cycle:
                                    or anchor.tzinfo is not None):
             raise ValueError(f"anchor must be a naive local date or datetime (the zone is "
                              f"the customer's), not {anchor!r}")
+        restarts = tuple(self.restarts)
+        for r in restarts:
+            _aware(r)
+        if any(b <= a for a, b in zip(restarts, restarts[1:], strict=False)):
+            raise ValueError("restarts must be strictly increasing instants")
+        object.__setattr__(self, "restarts", restarts)
 
     @property
     def kind(self) -> Literal["calendar", "anniversary"]:
@@ -113,8 +125,20 @@ def period_of(spec: Cycle, zone: ZoneInfo | str, instant_utc: datetime) -> Perio
     """The period of the cycle that holds the instant, start <= instant < end; a naive
     instant is refused (ValueError)."""
     zone = _zone(zone)
-    k = _index(spec, zone, instant_utc)
-    return Period(_bound(spec, zone, k), _bound(spec, zone, k + 1))
+    _aware(instant_utc)
+    base, lo, hi = _segment(spec, zone, instant_utc)
+    k = _index(base, zone, instant_utc)
+    return _clip(Period(_bound(base, zone, k), _bound(base, zone, k + 1)), lo, hi)
+
+
+def uncut_period_of(spec: Cycle, zone: ZoneInfo | str, instant_utc: datetime) -> Period:
+    """The period holding the instant as it was before a later restart cut it short: the
+    same as ``period_of`` for a cycle without restarts."""
+    zone = _zone(zone)
+    _aware(instant_utc)
+    base, lo, _ = _segment(spec, zone, instant_utc)
+    k = _index(base, zone, instant_utc)
+    return _clip(Period(_bound(base, zone, k), _bound(base, zone, k + 1)), lo, None)
 
 
 def periods(spec: Cycle, zone: ZoneInfo | str, start_utc: datetime,
@@ -123,15 +147,41 @@ def periods(spec: Cycle, zone: ZoneInfo | str, start_utc: datetime,
     start; the first holds start_utc. Empty when end_utc <= start_utc. Periods are not
     clipped to the range (proration is the caller's business)."""
     zone = _zone(zone)
+    _aware(start_utc)
     _aware(end_utc)
-    if end_utc <= start_utc:
-        return []
-    k = _index(spec, zone, start_utc)
-    bounds = [_bound(spec, zone, k)]
-    while bounds[-1] < end_utc:
-        k += 1
-        bounds.append(_bound(spec, zone, k))
-    return [Period(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    out: list[Period] = []
+    at = start_utc
+    while at < end_utc:
+        base, lo, hi = _segment(spec, zone, at)
+        k = _index(base, zone, at)
+        bounds = [_bound(base, zone, k)]
+        while bounds[-1] < end_utc and (hi is None or bounds[-1] < hi):
+            k += 1
+            bounds.append(_bound(base, zone, k))
+        out += [_clip(Period(a, b), lo, hi) for a, b in zip(bounds, bounds[1:], strict=False)]
+        out = [p for p in out if p.end > p.start]
+        at = out[-1].end
+    return out
+
+
+def _segment(spec: Cycle, zone: ZoneInfo,
+             instant_utc: datetime) -> tuple[Cycle, datetime | None, datetime | None]:
+    """The restart-free cycle in force at the instant and the [lo, hi) span it rules:
+    before the first restart the spec's own anchor, after restart r the local time of r."""
+    lo = hi = None
+    anchor = spec.anchor
+    for r in spec.restarts:
+        if r <= instant_utc:
+            lo, anchor = r, _wall(r, zone)
+        else:
+            hi = r
+            break
+    return Cycle(spec.interval, spec.every, anchor), lo, hi
+
+
+def _clip(period: Period, lo: datetime | None, hi: datetime | None) -> Period:
+    return Period(max(period.start, lo) if lo else period.start,
+                  min(period.end, hi) if hi else period.end)
 
 
 def _local_bound(spec: Cycle, k: int) -> datetime:
