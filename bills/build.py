@@ -208,6 +208,9 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
         totals = con.execute("SELECT count(*) FROM bills").fetchone()
         billed = con.execute("""SELECT currency, sum(total) FROM bills GROUP BY ALL
                                 ORDER BY ALL""").fetchall()
+        bundles = con.execute("""
+            SELECT bundle, sum(used), sum(allowance), count(*) FILTER (WHERE "left" = 0)
+            FROM bundle_balances GROUP BY ALL ORDER BY ALL""").fetchall()
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -217,6 +220,8 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
         "billed_total": {cur: _money_text(amount, cur) for cur, amount in billed},
         "revenue_by_service": {f"{svc} ({cur})": _money_text(amount, cur)
                                for svc, cur, amount in revenue},
+        "bundles": {name: (int(used), int(allowance), empty)
+                    for name, used, allowance, empty in bundles},
     }
 
 

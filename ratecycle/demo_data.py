@@ -174,6 +174,11 @@ plans:
       - {{service: data, rate: "0.0200", per: MB, increments: 1000000/1000000}}
   - id: smart
     recurring: [{{name: smart monthly fee, price: "14.99", per: month}}]
+    # 300 national minutes and 100 texts a month; a call the bundle covers has no fee
+    bundles:
+      - {{name: 300 national minutes, service: voice, allowance: 300, per: minute,
+          destinations: [Germany fixed, Germany mobile], connect_fee: waived}}
+      - {{name: 100 texts, service: sms, allowance: 100, per: message}}
     charges:
       # the first minute is one block, then per second, plus a fee per answered call
       - {{service: voice, deck: retail, per: minute, increments: 60/1, connect_fee: "0.0390"}}
@@ -184,7 +189,14 @@ plans:
     charges:
       - {{service: voice, deck: business, per: minute, increments: 1/1}}
       - {{service: sms, rate: "0.0500", per: message}}
-      - {{service: data, rate: "0.0050", per: MB, increments: 1000/1000}}
+      # data in graduated tiers: the first GB, up to 5 GB, then the rest
+      - service: data
+        per: MB
+        increments: 1000/1000
+        tiers:
+          model: graduated
+          tiers: [{{up_to: 1000, rate: "0.0080"}}, {{up_to: 5000, rate: "0.0050"}},
+                  {{rate: "0.0020"}}]
   - id: uk-basic
     currency: GBP
     timezone: Europe/London

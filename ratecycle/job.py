@@ -191,6 +191,10 @@ class RunSummary:
             lines.append(f"  bills            {self.bills['bills']:>12,}")
         for service, amount in self.bills.get("revenue_by_service", {}).items():
             lines.append(f"  revenue {service:<16} {amount:>14}")
+        for bundle, (used, allowance, empty) in self.bills.get("bundles", {}).items():
+            share = used / allowance if allowance else 0.0
+            lines.append(f"  bundle {bundle!r}: {share:.1%} used, exhausted for {empty:,} "
+                         "subscribers")
         for currency, total in self.bills.get("billed_total", {}).items():
             lines.append(f"  billed incl. tax {currency:<16} {total:>14}")
         lines.append(f"  wall time        {self.wall_s:>11.1f}s   {rate:,.0f} events/s")

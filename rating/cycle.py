@@ -74,7 +74,7 @@ def draw(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, band: pl.Se
     width = max(len(p.bundles) for p in plans.values())
     left = np.zeros((len(keys), width), dtype=np.int64)
     for plan_id, p in plans.items():
-        rows = (keys["plan_id"] == plan_id).to_numpy()
+        rows = (keys["plan_id"] == plan_id).fill_null(False).to_numpy()
         for b, bundle in enumerate(p.bundles):
             left[rows, b] = bundle.quantity
     if earlier is not None and len(earlier):
