@@ -15,6 +15,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -575,3 +576,180 @@ def test_b17_a_second_run_in_one_process_reads_the_changed_catalog(cases, tmp_pa
         (bill,) = bills(db)
         assert (bill["tax"], bill["total"]) == (Decimal(case["expected"][mode]["tax"]),
                                                 Decimal(case["expected"][mode]["total"])), scope
+
+
+# --- B32: bill cycle day 31, monthly in advance, through the job ------------------------------
+
+def _b32_job(folder: Path, case: dict, zone: str, as_of: str) -> Path:
+    inp = case["input"]
+    assert inp["billing"] == "monthly in advance"
+    start = date.fromisoformat(inp["start"])
+    assert start.day == inp["bill_cycle_day"]
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "plan", "recurring": [{"name": "monthly fee", "price": "10.00", "per": "period",
+                                     "billed": "advance"}],
+        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
+    local_start = f"{start.isoformat()}T00:00"
+    accounts = {
+        "customers": [{"id": "cust", "timezone": zone,
+                       "cycle": {"interval": "monthly", "anchor": local_start}}],
+        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
+                           "start": datetime.fromisoformat(local_start).replace(
+                               tzinfo=ZoneInfo(zone)).isoformat()}],
+    }
+    return run_job(folder, catalog, accounts=accounts, as_of=as_of)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_b32_bill_cycle_day_31_bills_every_month_in_advance(cases, tmp_path, zone):
+    case = cases["B32"]
+    want = [tuple(date.fromisoformat(d) for d in p) for p in case["expected"]["periods"]]
+    # as of the morning the last expected period begins: billed in advance, so it is there
+    as_of = datetime.combine(want[-1][0], datetime.min.time(), ZoneInfo(zone)) + timedelta(
+        hours=6)
+    db = _b32_job(tmp_path, case, zone, as_of.astimezone(UTC).isoformat())
+    found = bills(db)
+    assert [(b["cycle_start"], b["cycle_end"]) for b in found] == want
+    for bill, (lo, hi) in zip(found, want, strict=True):  # local midnights, half-open
+        assert bill["period_start"] == datetime.combine(lo, datetime.min.time(), ZoneInfo(zone))
+        assert bill["period_end"] == datetime.combine(hi, datetime.min.time(), ZoneInfo(zone))
+        assert bill["total"] == Decimal("10.00")
+    assert [(ln["cycle_start"], ln["cycle_end"], ln["line_type"], ln["amount"])
+            for ln in lines(db)] == [(lo, hi, "recurring_advance", Decimal("10.00"))
+                                     for lo, hi in want]
+
+
+def test_b32_the_anchor_returns_to_the_31st_in_july(cases, tmp_path):
+    case = cases["B32"]
+    db = _b32_job(tmp_path, case, "UTC", "2017-07-01T06:00:00Z")
+    got = [(b["cycle_start"], b["cycle_end"]) for b in bills(db)]
+    want = [tuple(date.fromisoformat(d) for d in p) for p in case["expected"]["periods"]]
+    assert got == [*want, (date(2017, 6, 30), date(2017, 7, 31))]
+
+
+# --- B34: a three-month trial from 31 January ends on 30 April --------------------------------
+
+def _b34_job(folder: Path, case: dict, cycle: dict, per: str) -> list[dict]:
+    inp, start = case["input"], case["input"]["start"]
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "plan", "recurring": [{"name": "fee", "price": "30.00", "per": per,
+                                     "proration": "calendar_days"}],
+        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
+    accounts = {
+        "customers": [{"id": "cust", "timezone": "UTC", "cycle": cycle}],
+        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
+                           "start": day_start(start), "trial_months": inp["add_months"]}],
+    }
+    return lines(run_job(folder, catalog, accounts=accounts, as_of="2022-06-15T06:00:00Z"))
+
+
+def test_b34_trial_ends_on_april_30_on_an_anniversary_cycle(cases, tmp_path):
+    """Billed from the start's anniversary (the 31st, clamped): the trial covers three whole
+    periods and the first period charged is the one that begins on 30 April."""
+    case = cases["B34"]
+    found = _b34_job(tmp_path, case, {"interval": "monthly",
+                                      "anchor": f"{case['input']['start']}T00:00"}, "period")
+    end = date.fromisoformat(case["expected"]["end"])
+    assert [(ln["cycle_start"], ln["cycle_end"], ln["amount"]) for ln in found] == [
+        (end, date(2022, 5, 31), Decimal("30.00")),
+        (date(2022, 5, 31), date(2022, 6, 30), Decimal("30.00"))]
+    assert found[0]["period_start"] == instant(day_start(case["expected"]["end"]))
+    wrong = date.fromisoformat(case["expected"]["wrong_rollover"])
+    assert all(ln["cycle_start"] != wrong for ln in found)
+
+
+def test_b34_fee_prorated_from_the_trial_end_on_a_calendar_cycle(cases, tmp_path):
+    """Calendar months: nothing for January to March, April's last day (1/30 of the
+    monthly fee), then whole months. A trial ending on 1 May would leave April empty."""
+    case = cases["B34"]
+    found = _b34_job(tmp_path, case, {"interval": "monthly", "anchor": "calendar"}, "month")
+    assert [(ln["cycle_start"], ln["amount"]) for ln in found] == [
+        (date(2022, 4, 1), Decimal("1.00")), (date(2022, 5, 1), Decimal("30.00")),
+        (date(2022, 6, 1), Decimal("30.00"))]
+    assert found[0]["amount_exact"] == Decimal("1.000000000")
+
+
+# --- B29: plan changes, restart or prorate, credits from the full price held ------------------
+
+B29_DAY = Decimal("1")  # the case's prices make one day of plan A cost exactly 1
+
+
+def _b29_job(folder: Path, case: dict, policy: str, *, as_of: str = "2025-02-01T06:00:00Z",
+             order: list[str] | None = None) -> Path:
+    """The case's subscribe/upgrade events as subscriptions that end where the next starts
+    (``order`` replaces the plans taken, for a downgrade); a yearly cycle from the first
+    subscription."""
+    inp = case["input"]
+    assert inp["model"].startswith("upgrade restarts the annual period")
+    plans = [{"id": name, "recurring": [{"name": f"plan {name}", "price": price,
+                                         "per": "year"}],
+              "charges": [{"service": "api", "rate": "0", "per": "unit"}]}
+             for name, price in inp["plans_per_year"].items()]
+    taken = order or [e["action"][-1] for e in inp["events"]]
+    dates = [e["date"] for e in inp["events"]]
+    subscriptions = []
+    for i, (plan, start) in enumerate(zip(taken, dates, strict=True)):
+        sub = {"subscriber": "buyer", "customer": "buyer", "plan": plan,
+               "start": day_start(start)}
+        if i + 1 < len(dates):
+            sub["end"] = day_start(dates[i + 1])
+        if i:
+            sub["change"] = policy
+        subscriptions.append(sub)
+    accounts = {"customers": [{"id": "buyer", "timezone": "UTC",
+                               "cycle": {"interval": "yearly",
+                                         "anchor": f"{dates[0]}T00:00"}}],
+                "subscriptions": subscriptions}
+    return run_job(folder, {"currency": "EUR", "plans": plans}, accounts=accounts,
+                   as_of=as_of)
+
+
+def test_b29_restart_credits_the_full_price_of_the_plan_held(cases, tmp_path):
+    case = cases["B29"]
+    expected, events = case["expected"], case["input"]["events"]
+    db = _b29_job(tmp_path, case, "restart")
+    first, second, third = bills(db)
+    # each change restarts the yearly period there: the period before it is cut short
+    assert [(b["cycle_start"], b["cycle_end"]) for b in (first, second, third)] == [
+        (date(2025, 1, 1), date(2025, 1, 11)), (date(2025, 1, 11), date(2025, 1, 21)),
+        (date(2025, 1, 21), date(2026, 1, 21))]
+    assert first["total"] == Decimal(events[0]["paid"])
+    for bill, step in ((second, "upgrade1"), (third, "upgrade2")):
+        mine = [ln for ln in lines(db) if ln["period_start"] == bill["period_start"]]
+        (credit,) = [ln for ln in mine if ln["line_type"] == "recurring_credit"]
+        (fee,) = [ln for ln in mine if ln["line_type"] == "recurring_advance"]
+        assert credit["amount"] == -Decimal(expected[step]["credit"])
+        assert bill["total"] == Decimal(expected[step]["charge"])
+        assert fee["amount"] - Decimal(expected[step]["credit"]) == bill["total"]
+    assert [ln["amount"] for ln in lines(db) if ln["line_type"] == "recurring_advance"] == [
+        Decimal(p) for p in case["input"]["plans_per_year"].values()]  # each a full year
+    wrong = expected["wrong_upgrade2"]
+    assert not {Decimal(wrong["credit"]), -Decimal(wrong["credit"]),
+                Decimal(wrong["charge"])} & all_money(db)
+
+
+def test_b29_prorate_keeps_the_period_and_credits_within_it(cases, tmp_path):
+    """The same changes under `prorate`: one yearly bill; each plan is charged as it stood
+    when the period began, its unused part is credited from its full price, and the new
+    plan is charged for the rest of the period (2025 has 365 days: a day of A costs 1)."""
+    case = cases["B29"]
+    db = _b29_job(tmp_path, case, "prorate")
+    (bill,) = bills(db)
+    assert (bill["cycle_start"], bill["cycle_end"]) == (date(2025, 1, 1), date(2026, 1, 1))
+    got = [(ln["line_type"], ln["amount"]) for ln in lines(db)]
+    assert sorted(got) == sorted([
+        ("recurring_advance", Decimal("365.00")), ("recurring_credit", Decimal("-355.00")),
+        ("recurring_advance", Decimal("710.00")), ("recurring_credit", Decimal("-690.00")),
+        ("recurring_advance", Decimal("1035.00"))])
+    # 10 days of A, 10 days of B, the rest of the year on C
+    assert bill["total"] == 10 * B29_DAY + 20 * B29_DAY + 345 * 3 * B29_DAY
+
+
+def test_b29_credit_appears_once_the_change_has_happened(cases, tmp_path):
+    case = cases["B29"]
+    db = _b29_job(tmp_path, case, "restart", as_of="2025-01-15T06:00:00Z")
+    assert [(ln["cycle_start"], ln["line_type"], ln["amount"]) for ln in lines(db)] == [
+        (date(2025, 1, 1), "recurring_advance", Decimal("365.00")),
+        (date(2025, 1, 11), "recurring_advance", Decimal("730.00")),
+        (date(2025, 1, 11), "recurring_credit", Decimal("-355.00"))]
+    assert [b["total"] for b in bills(db)] == [Decimal("365.00"), Decimal("375.00")]

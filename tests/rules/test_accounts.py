@@ -64,3 +64,55 @@ def test_subscribers_without_a_row_hold_the_default_plan(tmp_path, catalog):
     out = rate_batch(usage, catalog, compile_catalog(catalog), accounts, "r")
     assert out.select("event_id", "plan_id", "amount").rows() == [
         ("e1", "pro", Decimal("0.01")), ("e2", "basic", Decimal("0.05"))]
+
+
+# --- trials and plan changes -----------------------------------------------------------------
+
+def test_trials_and_changes_are_read_from_csv(tmp_path, catalog):
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        "subscriber_id,plan_id,timezone,start,end,trial_months,trial_days,change\n"
+        "S1,basic,Europe/Berlin,2022-01-30T23:00:00Z,2022-06-01T00:00:00Z,3,,\n"
+        "S1,pro,Europe/Berlin,2022-06-01T00:00:00Z,,,,restart\n"
+        "S2,basic,,2022-03-01T00:00:00Z,2022-03-05T00:00:00Z,,10,\n"
+        "S2,pro,,2022-03-05T00:00:00Z,,,,\n")
+    accounts = load_accounts(path, catalog)
+    rows = accounts.subscriptions.select("subscriber_id", "trial_end", "change").rows()
+    # 2022-01-31 00:00 in Berlin + 3 months is 2022-04-30 00:00 in Berlin (CEST, UTC+2)
+    assert rows == [("S1", datetime(2022, 4, 29, 22, tzinfo=UTC), None),
+                    ("S1", None, "restart"),
+                    ("S2", datetime(2022, 3, 11, tzinfo=UTC), None),
+                    ("S2", None, "prorate")]  # a change without a policy prorates
+    # the restart re-anchors S1's billing cycle at the change
+    assert accounts.customer("S1").cycle.cycle().restarts == (
+        datetime(2022, 6, 1, tzinfo=UTC),)
+    assert accounts.customer("S2").cycle.cycle().restarts == ()
+
+
+def test_bad_trials_and_changes_are_named_by_file_and_line(tmp_path, catalog):
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        "subscriber_id,plan_id,start,end,trial_months,trial_days,change\n"
+        "S2,basic,,,3,,\n"
+        "S3,basic,2022-01-01T00:00:00Z,,1,5,\n"
+        "S4,basic,2022-01-01T00:00:00Z,,,,later\n")
+    with pytest.raises(AccountsError) as info:
+        load_accounts(path, catalog)
+    problems = {p.where: p.what for p in info.value.problems}
+    assert set(problems) == {f"{path}:{n}" for n in (2, 3, 4)}
+    assert "a trial needs the subscription's start" in problems[f"{path}:2"]
+    assert "trial_months or trial_days, not both" in problems[f"{path}:3"]
+    assert "change" in problems[f"{path}:4"] and "restart" in problems[f"{path}:4"]
+
+
+def test_a_change_must_follow_another_subscription_without_a_gap(tmp_path, catalog):
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        "subscriber_id,plan_id,start,end,change\n"
+        "S1,basic,2022-01-01T00:00:00Z,2022-02-01T00:00:00Z,\n"
+        "S1,pro,2022-02-02T00:00:00Z,,restart\n")
+    with pytest.raises(AccountsError) as info:
+        load_accounts(path, catalog)
+    (problem,) = info.value.problems
+    assert problem.where == f"{path}:3"
+    assert "needs another subscription of 'S1' ending at this start" in problem.what

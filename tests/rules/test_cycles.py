@@ -13,7 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.cycles import INTERVALS, Cycle, Period, add_months, period_of, periods, to_utc
+from rules.cycles import (
+    INTERVALS,
+    Cycle,
+    Period,
+    add_months,
+    period_of,
+    periods,
+    to_utc,
+    uncut_period_of,
+)
 
 CASES = (Path(__file__).resolve().parents[2].parent / "shared" / "cases"
          / "billing_fault_cases.json")
@@ -263,3 +272,49 @@ def test_add_months_never_drifts(start, k):
     assert (end.year - start.year) * 12 + end.month - start.month == k
     # The anchor day, clamped in a short month and restored in the next long one.
     assert end.day == min(start.day, monthrange(end.year, end.month)[1])
+
+
+# --- restarts (a plan change with the `restart` policy) ---------------------------------------
+
+def test_a_restart_cuts_the_period_and_reanchors_the_cycle():
+    spec = Cycle("yearly", anchor=datetime(2025, 1, 1), restarts=(utc(2025, 1, 11),
+                                                                   utc(2025, 1, 21, 12)))
+    got = periods(spec, "UTC", utc(2024, 6, 1), utc(2027, 1, 1))
+    assert got == [Period(utc(2024, 1, 1), utc(2025, 1, 1)),
+                   Period(utc(2025, 1, 1), utc(2025, 1, 11)),
+                   Period(utc(2025, 1, 11), utc(2025, 1, 21, 12)),
+                   Period(utc(2025, 1, 21, 12), utc(2026, 1, 21, 12)),
+                   Period(utc(2026, 1, 21, 12), utc(2027, 1, 21, 12))]
+    assert period_of(spec, "UTC", utc(2025, 1, 15)) == got[2]
+    assert uncut_period_of(spec, "UTC", utc(2025, 1, 15)) == Period(
+        utc(2025, 1, 11), utc(2026, 1, 11))
+    assert uncut_period_of(spec, "UTC", utc(2025, 1, 5)) == Period(
+        utc(2025, 1, 1), utc(2026, 1, 1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(spec=st.sampled_from([Cycle("monthly"), Cycle("weekly"), Cycle("monthly", every=3),
+                             Cycle("monthly", anchor=datetime(2024, 1, 31, 15))]),
+       zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
+       offsets=st.lists(st.integers(1, 400 * 24 * 60), min_size=1, max_size=4, unique=True))
+def test_restarted_periods_tile_and_start_at_each_restart(spec, zone, offsets):
+    first = utc(2024, 1, 1)
+    restarts = tuple(sorted(first + timedelta(minutes=m) for m in offsets))
+    cut = Cycle(spec.interval, spec.every, spec.anchor, restarts)
+    got = periods(cut, zone, first, first + timedelta(days=420))
+    assert all(a.end == b.start for a, b in pairwise(got))
+    assert all(p.start < p.end for p in got)
+    starts = {p.start for p in got}
+    assert set(restarts) <= starts
+    for p in got:
+        assert period_of(cut, zone, p.start) == p
+        assert period_of(cut, zone, p.end - US) == p
+        whole = uncut_period_of(cut, zone, p.start)
+        assert whole.start == p.start and whole.end >= p.end
+
+
+def test_restarts_must_be_aware_and_increasing():
+    with pytest.raises(ValueError, match="no time zone"):
+        Cycle("monthly", restarts=(datetime(2025, 1, 1),))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        Cycle("monthly", restarts=(utc(2025, 2, 1), utc(2025, 1, 1)))
