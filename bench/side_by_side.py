@@ -1,0 +1,404 @@
+"""Side by side: the same generated month rated by ratecycle, DuckDB SQL and plain Polars.
+
+    python -m bench.side_by_side --events 1000000
+
+generates the month (or reuses it: ``out/bench/<events>``), then measures, each run in a
+fresh subprocess so that its peak memory (``ru_maxrss``) is its own:
+
+- ``floor``: one process reading the usage Parquet and writing it back unchanged;
+- ``ratecycle e2e``: ``ratecycle rate`` on the usage folder (catalog load, rating of every
+  bucket, rated Parquet written per bucket), in process and with a 2-worker pool;
+- ``ratecycle in memory``: ``rating.rate_batch`` per bucket on frames already read, with
+  the catalog already compiled (columns in, columns out, no file I/O);
+- ``duckdb`` and ``polars``, in memory (a table / a frame in, rated out) and end to end
+  (usage Parquet in, one rated Parquet file out).
+
+Then it checks that the three end-to-end outputs agree on every event (status, reason,
+matched prefix, billed quantity and amount to the 9th decimal), prints the table, keeps
+the numbers in ``bench/results/side_by_side-<events>.json`` and rewrites
+``bench/RESULTS.md`` from every size measured so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS_DIR = HERE / "results"
+RESULTS_MD = HERE / "RESULTS.md"
+COMPARED = ("status", "reason", "matched_prefix", "billed_quantity", "amount")
+
+# kind -> (label, what it includes)
+KINDS = {
+    "floor": ("floor: read + write usage Parquet",
+              "one process reads every usage bucket file and writes it back unchanged "
+              "(Polars, default compression)"),
+    "ratecycle_e2e": ("ratecycle e2e (`rate`, in process)",
+                      "`ratecycle rate DIR` as a function: catalog and accounts loaded, "
+                      "every bucket read, rated and written (usage + all rated columns, "
+                      "spans included)"),
+    "ratecycle_e2e_w2": ("ratecycle e2e (`rate --workers 2`)",
+                         "the same with a spawn pool of 2 workers; peak memory is the "
+                         "parent's and the largest worker's (not their sum)"),
+    "ratecycle_mem": ("ratecycle in memory (rate_batch)",
+                      "rate_batch per bucket on frames already read, catalog already "
+                      "compiled, after a warm-up call (Numba kernels loaded)"),
+    "duckdb_mem": ("DuckDB SQL in memory",
+                   "a DuckDB table of the usage in, a rated table out (deck and band "
+                   "segments loaded inside the timing)"),
+    "duckdb_e2e": ("DuckDB SQL e2e",
+                   "read_parquet of the bucket files in, COPY of usage + rated columns to "
+                   "one Parquet file"),
+    "polars_mem": ("Polars in memory",
+                   "a DataFrame of the usage in, a rated DataFrame out"),
+    "polars_e2e": ("Polars e2e",
+                   "read_parquet of the bucket files in, write_parquet of usage + rated "
+                   "columns to one file"),
+}
+E2E_OUTPUTS = {"ratecycle_e2e": "ratecycle-rated", "duckdb_e2e": "duckdb-rated.parquet",
+               "polars_e2e": "polars-rated.parquet"}
+
+
+# --- the measured runs (each in its own process) ------------------------------------------
+
+def _paths(data: Path) -> tuple[list[Path], Path, Path]:
+    from bench.generate import usage_files
+
+    return usage_files(data), data / "catalog.yaml", data / "accounts.parquet"
+
+
+def _child(kind: str, data: Path, work: Path) -> dict:
+    """Run one measurement; returns wall time of the timed part and extra facts."""
+    files, catalog, accounts = _paths(data)
+    extra: dict = {}
+    if kind == "floor":
+        import polars as pl
+
+        out = work / "floor"
+        out.mkdir(parents=True, exist_ok=True)
+        t = time.perf_counter()
+        for i, f in enumerate(files):
+            pl.read_parquet(f).write_parquet(out / f"part-{i:03d}.parquet")
+        wall = time.perf_counter() - t
+    elif kind in ("ratecycle_e2e", "ratecycle_e2e_w2"):
+        from ratecycle.job import rate_command
+
+        out = work / E2E_OUTPUTS["ratecycle_e2e"]
+        shutil.rmtree(out, ignore_errors=True)
+        t = time.perf_counter()
+        summary = rate_command(data, catalog, out, accounts_path=accounts,
+                               workers=2 if kind.endswith("w2") else 1)
+        wall = time.perf_counter() - t
+        extra = {"rated": summary.rated, "unrated": dict(summary.unrated)}
+    elif kind == "ratecycle_mem":
+        import polars as pl
+
+        from rating import compile_catalog, rate_batch
+        from rules import load_accounts, load_catalog
+
+        t = time.perf_counter()
+        cat = load_catalog(catalog)
+        compiled = compile_catalog(cat)
+        accts = load_accounts(accounts, cat)
+        extra["catalog_load_compile_s"] = round(time.perf_counter() - t, 3)
+        frames = [pl.read_parquet(f) for f in files]
+        rate_batch(frames[0].head(2000), cat, compiled, accts, "warm-up")
+        t = time.perf_counter()
+        rows = 0
+        for frame in frames:
+            rows += len(rate_batch(frame, cat, compiled, accts, "bench"))
+        wall = time.perf_counter() - t
+        extra["rows"] = rows
+    elif kind == "duckdb_mem":
+        import duckdb
+
+        from bench.oracle_duckdb import parquet_source, rate_table
+
+        con = duckdb.connect()
+        con.execute(f"CREATE TABLE usage AS SELECT * FROM {parquet_source(files)}")
+        t = time.perf_counter()
+        rate_table(con, catalog, "usage", "rated", keep_usage=True)
+        wall = time.perf_counter() - t
+        extra["rows"] = con.execute("SELECT count(*) FROM rated").fetchone()[0]
+    elif kind == "duckdb_e2e":
+        from bench.oracle_duckdb import rate_files
+
+        t = time.perf_counter()
+        rate_files(files, catalog, work / E2E_OUTPUTS[kind])
+        wall = time.perf_counter() - t
+    elif kind == "polars_mem":
+        import polars as pl
+
+        from bench.oracle_polars import rate
+
+        usage = pl.read_parquet([str(f) for f in files])
+        t = time.perf_counter()
+        extra["rows"] = len(rate(usage, catalog, keep_usage=True))
+        wall = time.perf_counter() - t
+    elif kind == "polars_e2e":
+        from bench.oracle_polars import rate_files
+
+        t = time.perf_counter()
+        rate_files(files, catalog, work / E2E_OUTPUTS[kind])
+        wall = time.perf_counter() - t
+    else:
+        raise SystemExit(f"unknown kind {kind}")
+    return {"wall_s": wall, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "children_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            **extra}
+
+
+def measure(kind: str, data: Path, work: Path) -> dict:
+    """Run ``kind`` in a fresh interpreter; its JSON report is its last line of output."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.side_by_side", "--child", kind, "--data", str(data),
+         "--work", str(work)],
+        cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- agreement -----------------------------------------------------------------------------
+
+def compare(work: Path) -> dict:
+    """Every event of the three end-to-end outputs, joined on event_id, column by column."""
+    import polars as pl
+
+    cols = ["event_id", *COMPARED]
+    ours = pl.scan_parquet(str(work / E2E_OUTPUTS["ratecycle_e2e"] / "bucket=*" / "*.parquet"),
+                           hive_partitioning=False).select(cols).collect()
+    report = {"events": len(ours), "oracles": {}}
+    for name in ("duckdb_e2e", "polars_e2e"):
+        theirs = pl.read_parquet(work / E2E_OUTPUTS[name], columns=cols)
+        joined = ours.join(theirs, on="event_id", how="full", suffix="_oracle", coalesce=True)
+        result = {"events": len(theirs), "missing_or_extra": len(joined) - len(ours)
+                  + (len(joined) - len(theirs)), "mismatches": {}, "examples": []}
+        for c in COMPARED:
+            bad = joined.filter(~pl.col(c).eq_missing(pl.col(f"{c}_oracle")))
+            result["mismatches"][c] = len(bad)
+            for row in bad.head(3).iter_rows(named=True):
+                result["examples"].append({k: str(v) for k, v in row.items()})
+        result["agree"] = (result["missing_or_extra"] == 0
+                           and not any(result["mismatches"].values()))
+        report["oracles"][name.removesuffix("_e2e")] = result
+    totals = ours.select(pl.col("amount").sum(), pl.col("billed_quantity").sum()).row(0)
+    report["total_amount"] = str(totals[0])
+    report["total_billed_quantity"] = int(totals[1])
+    return report
+
+
+# --- the machine and the report ------------------------------------------------------------
+
+def machine() -> dict:
+    import duckdb
+    import numba
+    import numpy
+    import polars
+    import pyarrow
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1), "cpu": cpu,
+        "os": platform.platform(), "python": platform.python_version(),
+        "polars": polars.__version__, "duckdb": duckdb.__version__,
+        "pyarrow": pyarrow.__version__, "numba": numba.__version__, "numpy": numpy.__version__,
+    }
+
+
+def summarise(runs: dict[str, list[dict]], events: int) -> list[dict]:
+    floor = statistics.median(r["wall_s"] for r in runs["floor"])
+    rows = []
+    for kind, label in ((k, v[0]) for k, v in KINDS.items() if k in runs):
+        walls = [r["wall_s"] for r in runs[kind]]
+        median = statistics.median(walls)
+        peak = max(max(r["maxrss_kb"], r["children_maxrss_kb"]) for r in runs[kind])
+        rows.append({"kind": kind, "label": label, "median_s": round(median, 3),
+                     "walls_s": [round(w, 3) for w in walls],
+                     "events_per_s": round(events / median), "peak_mib": round(peak / 1024),
+                     "ratio_to_floor": round(median / floor, 2)})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    head = ("| run | median wall | runs | events/s | peak memory | × floor |\n"
+            "|---|---:|---|---:|---:|---:|")
+    lines = [head]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['median_s']:.2f} s | "
+                     f"{', '.join(f'{w:.2f}' for w in r['walls_s'])} | "
+                     f"{r['events_per_s']:,} | {r['peak_mib']:,} MiB | "
+                     f"{r['ratio_to_floor']:.2f} |")
+    return "\n".join(lines)
+
+
+def agreement_text(check: dict) -> str:
+    lines = []
+    for name, r in check["oracles"].items():
+        if r["agree"]:
+            lines.append(f"- {name} agrees with ratecycle on all {check['events']:,} events "
+                         f"({', '.join(COMPARED)}; amounts to the 9th decimal).")
+        else:
+            lines.append(f"- **{name} DISAGREES** with ratecycle: missing/extra events "
+                         f"{r['missing_or_extra']}, mismatches {r['mismatches']}; e.g. "
+                         f"{r['examples'][:3]}")
+    lines.append(f"- Sum of rated amounts (ratecycle): {check['total_amount']}; billed "
+                 f"quantity {check['total_billed_quantity']:,}.")
+    return "\n".join(lines)
+
+
+def write_results_md() -> None:
+    """bench/RESULTS.md from every bench/results/side_by_side-*.json, smallest first."""
+    found = sorted((json.loads(p.read_text()) for p in RESULTS_DIR.glob("side_by_side-*.json")),
+                   key=lambda r: r["events"])
+    parts = [
+        "# Side-by-side results",
+        "",
+        "Written by `bench/side_by_side.py`; do not edit by hand. Every number below was "
+        "measured by the command shown with it, on a **shared machine** (another engineer "
+        "ran tests on the same 2 cores at the time), so treat small differences as noise.",
+        "",
+        "Tariff measured: the generated catalog of `bench/generate.py` — a 10,000-prefix deck "
+        "with a row per band (three bands in Europe/Berlin, voice split at band changes), "
+        "two-slot voice rates (first 60 s as a block, then per second) with connect fees, "
+        "SMS per message, data per MB in 1 kB increments, two plans held half and half via "
+        "accounts, a percentage discount and an exclusive VAT (both on bill lines, so not in "
+        "event amounts). **Not yet in it:** the 300-minute voice bundle and the graduated "
+        "data plan (the catalog has no syntax for them yet), so this is not yet the full "
+        "tariff of issue 5, and bill totals are not compared yet.",
+        "",
+        "What each run includes:",
+        "",
+        *[f"- **{label}**: {what}." for label, what in KINDS.values()],
+        "",
+        "ratecycle writes usage + all its rated columns (plan, tariff, deck, destination "
+        "name, rate, increments, spans list, periods, run id ...); the oracles write usage + "
+        "event_id, status, reason, matched_prefix, billed_quantity, amount. Peak memory is "
+        "the child process's `ru_maxrss`.",
+    ]
+    for r in found:
+        m = r["machine"]
+        parts += [
+            "",
+            f"## {r['events']:,} events ({r['data']['buckets']} buckets, "
+            f"{r['data']['subscribers']:,} subscribers)",
+            "",
+            f"Command: `{r['command']}` — {r['when']}; median of {r['repeat']} runs each.",
+            "",
+            f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, {m['os']}; "
+            f"Python {m['python']}, polars {m['polars']}, duckdb {m['duckdb']}, pyarrow "
+            f"{m['pyarrow']}, numba {m['numba']}, numpy {m['numpy']}.",
+            "",
+            table(r["rows"]),
+            "",
+            agreement_text(r["check"]),
+        ]
+        if r.get("notes"):
+            parts += ["", *[f"- {n}" for n in r["notes"]]]
+    RESULTS_MD.write_text("\n".join(parts) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.side_by_side",
+        description="Rate one generated month with ratecycle, DuckDB SQL and plain Polars; "
+                    "check they agree on every event; print and record wall time, events/s, "
+                    "peak memory and the ratio to a read+write floor.")
+    parser.add_argument("--events", type=int, default=1_000_000,
+                        help="events in the month (default %(default)s)")
+    parser.add_argument("--data", type=Path, help="month folder (default out/bench/<events>; "
+                        "generated unless it already holds this month)")
+    parser.add_argument("--work", type=Path, help="scratch folder for outputs "
+                        "(default out/bench/<events>-work)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the "
+                        "median is reported (default %(default)s)")
+    parser.add_argument("--only", nargs="*", choices=list(KINDS),
+                        help="measure only these (the floor is always measured)")
+    parser.add_argument("--no-record", action="store_true",
+                        help="print only; leave bench/results and RESULTS.md alone")
+    parser.add_argument("--child", choices=list(KINDS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    data = args.data or ROOT / "out" / "bench" / str(args.events)
+    work = args.work or ROOT / "out" / "bench" / f"{args.events}-work"
+    if args.child:
+        print(json.dumps(_child(args.child, data, work)))
+        return 0
+
+    from bench.generate import Params, generate, is_generated
+
+    params = Params(args.events)
+    if is_generated(data, params):
+        print(f"reusing {data}", file=sys.stderr)
+    else:
+        shutil.rmtree(data, ignore_errors=True)
+        t = time.perf_counter()
+        generate(params, data)
+        print(f"generated {data} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    manifest = json.loads((data / "manifest.json").read_text())
+    work.mkdir(parents=True, exist_ok=True)
+
+    kinds = ["floor", *[k for k in KINDS if k != "floor" and (not args.only or k in args.only)]]
+    runs: dict[str, list[dict]] = {k: [] for k in kinds}
+    for i in range(args.repeat):  # rounds, so that drifting load spreads over every kind
+        for kind in kinds:
+            result = measure(kind, data, work)
+            runs[kind].append(result)
+            print(f"round {i + 1}/{args.repeat} {kind:<17} {result['wall_s']:8.2f}s  "
+                  f"{max(result['maxrss_kb'], result['children_maxrss_kb']) // 1024:>6} MiB",
+                  file=sys.stderr, flush=True)
+    rows = summarise(runs, manifest["events"])
+    check = compare(work) if all(k in runs for k in E2E_OUTPUTS) else None
+    print(table(rows))
+    if check:
+        print(agreement_text(check))
+    if not args.no_record:
+        command = "python -m bench.side_by_side " + " ".join(
+            a for a in (argv if argv is not None else sys.argv[1:]))
+        record = {
+            "events": manifest["events"], "command": command.strip(),
+            "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "repeat": args.repeat, "machine": machine(),
+            "data": {"buckets": manifest["buckets"], "subscribers": manifest["subscribers"],
+                     "params": manifest["params"]},
+            "rows": rows, "runs": runs, "check": check or {"oracles": {}, "events": 0,
+                                                           "total_amount": "-",
+                                                           "total_billed_quantity": 0},
+        }
+        RESULTS_DIR.mkdir(exist_ok=True)
+        (RESULTS_DIR / f"side_by_side-{manifest['events']}.json").write_text(
+            json.dumps(record, indent=2) + "\n")
+        write_results_md()
+        print(f"wrote {RESULTS_MD.relative_to(ROOT)}", file=sys.stderr)
+    ok = check is None or all(r["agree"] for r in check["oracles"].values())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
