@@ -27,6 +27,7 @@ from rules.money import (
     round_nanos,
 )
 
+from .credits import carry_credits
 from .discounts import apply, in_force
 from .recurring import recurring_items
 from .schema import BILL_KEYS, LINE_KEYS, LINE_SCHEMA
@@ -176,8 +177,10 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
         lines = _round_lines(lines, catalog).with_columns(
             line_no=pl.int_range(pl.len()).over(BILL_KEYS).cast(pl.Int64))
         lines, bills, taxes, discounts = _price_bills(lines, catalog, accounts)
+        lines, bills, balances = carry_credits(lines, bills)
         for name, frame in (("bill_lines", lines), ("bills", bills),
                             ("bill_taxes", taxes), ("bill_discounts", discounts),
+                            ("balances", balances),
                             ("bundle_balances", bundle_balances(con, catalog, rated)),
                             ("plans", _plans_table(catalog))):
             con.register("frame", frame.to_arrow())

@@ -675,7 +675,7 @@ B29_DAY = Decimal("1")  # the case's prices make one day of plan A cost exactly 
 
 
 def _b29_job(folder: Path, case: dict, policy: str, *, as_of: str = "2025-02-01T06:00:00Z",
-             order: list[str] | None = None) -> Path:
+             order: list[str] | None = None, vat: str | None = None) -> Path:
     """The case's subscribe/upgrade events as subscriptions that end where the next starts
     (``order`` replaces the plans taken, for a downgrade); a yearly cycle from the first
     subscription."""
@@ -685,6 +685,9 @@ def _b29_job(folder: Path, case: dict, policy: str, *, as_of: str = "2025-02-01T
                                          "per": "year"}],
               "charges": [{"service": "api", "rate": "0", "per": "unit"}]}
              for name, price in inp["plans_per_year"].items()]
+    if vat:
+        for plan in plans:
+            plan["taxes"] = [{"name": "VAT", "rate": vat}]
     taken = order or [e["action"][-1] for e in inp["events"]]
     dates = [e["date"] for e in inp["events"]]
     subscriptions = []
@@ -753,3 +756,45 @@ def test_b29_credit_appears_once_the_change_has_happened(cases, tmp_path):
         (date(2025, 1, 11), "recurring_advance", Decimal("730.00")),
         (date(2025, 1, 11), "recurring_credit", Decimal("-355.00"))]
     assert [b["total"] for b in bills(db)] == [Decimal("365.00"), Decimal("375.00")]
+
+
+# --- credits larger than the charges are carried, never a silently negative bill -------------
+
+def test_a_downgrade_credit_is_carried_to_the_next_bills_not_a_negative_total(cases, tmp_path):
+    """B29's dates as downgrades C -> B -> A under `restart`, with 20% VAT: each restart
+    bill's credit exceeds the new plan's fee. The bill totals 0 with a `credit_carried` line
+    holding what it is short (tax reversed included); the next bill with a positive total
+    takes it back as `credit_applied`; what is left is the customer's balance."""
+    case = cases["B29"]
+    db = _b29_job(tmp_path, case, "restart", order=["C", "B", "A"],
+                  as_of="2026-02-01T06:00:00Z", vat="0.20")
+    found = bills(db)
+    assert [(b["cycle_start"], b["subtotal"], b["tax"], b["total"]) for b in found] == [
+        (date(2025, 1, 1), Decimal("1095.00"), Decimal("219.00"), Decimal("1314.00")),
+        # C's unused 355/365 (1065.00) against B's year (730.00): 335.00 short + VAT
+        (date(2025, 1, 11), Decimal("67.00"), Decimal("-67.00"), Decimal("0.00")),
+        # B's unused 355/365 (710.00) against A's year (365.00): 345.00 short + VAT
+        (date(2025, 1, 21), Decimal("69.00"), Decimal("-69.00"), Decimal("0.00")),
+        # A's next year: 438.00 with VAT, all of it paid from the balance of 816.00
+        (date(2026, 1, 21), Decimal("-73.00"), Decimal("73.00"), Decimal("0.00"))]
+    balance_lines = [(ln["cycle_start"], ln["line_type"], ln["amount"], ln["discount"],
+                      ln["tax"]) for ln in lines(db) if ln["service"] == "credit"]
+    assert balance_lines == [
+        (date(2025, 1, 11), "credit_carried", Decimal("402.00"), 0, 0),
+        (date(2025, 1, 21), "credit_carried", Decimal("414.00"), 0, 0),
+        (date(2026, 1, 21), "credit_applied", Decimal("-438.00"), 0, 0)]
+    (balance,) = [_typed(r) for r in sql_rows(db, "SELECT * FROM balances")]
+    assert (balance["customer_id"], Decimal(balance["carried"]), Decimal(balance["applied"]),
+            Decimal(balance["balance"])) == ("buyer", Decimal("816.00"), Decimal("438.00"),
+                                             Decimal("378.00"))
+    assert all(b["total"] >= 0 for b in found)
+    for bill in found:  # still exactly its lines less discounts plus exclusive taxes
+        mine = [ln for ln in lines(db) if ln["period_start"] == bill["period_start"]]
+        assert bill["total"] == sum(ln["amount"] - ln["discount"] for ln in mine) + bill["tax"]
+        assert bill["subtotal"] == sum(ln["amount"] for ln in mine)
+
+
+def test_no_balance_lines_when_every_bill_is_positive(cases, tmp_path):
+    db = _b29_job(tmp_path, cases["B29"], "restart")
+    assert not [ln for ln in lines(db) if ln["service"] == "credit"]
+    assert sql_rows(db, "SELECT * FROM balances") == []
