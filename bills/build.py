@@ -101,6 +101,7 @@ def _price_bills(lines: pl.DataFrame, catalog: Catalog, accounts: Accounts | Non
         plan0 = plans[rows[0]["plan_id"]]
         zone = (customer and customer.timezone) or catalog.plan_zone(plan0)
         work = [{"taxable": r["amount"], "service": r["service"], "plan_id": r["plan_id"],
+                 "destination_name": r["destination_name"],
                  "taxes": applicable(plans[r["plan_id"]].taxes, catalog.model.taxes,
                                      customer and customer.tax_jurisdiction,
                                      customer.tax_exempt if customer else [], r["service"])}

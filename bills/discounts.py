@@ -21,6 +21,8 @@ def in_force(catalog: Catalog, accounts: Accounts | None, customer_id: str, zone
     found = []
     for held in customer.discounts:
         discount = catalog.model.discounts[held.id]
+        if not discount.runs_in(period_start):
+            continue
         if held.from_ is not None:
             if period_end <= held.from_:
                 continue
@@ -37,7 +39,9 @@ def apply(lines: list[dict], discounts: list, places: int, method: str) -> list[
     for name, discount in discounts:
         eligible = [i for i, line in enumerate(lines)
                     if (not discount.services or line["service"] in discount.services)
-                    and (not discount.plans or line["plan_id"] in discount.plans)]
+                    and (not discount.plans or line["plan_id"] in discount.plans)
+                    and (not discount.destinations
+                         or line["destination_name"] in discount.destinations)]
         # a fixed amount finer than the bill's minor unit (2.50 off a yen bill) gives
         # what the currency can carry, never more than declared
         left = round_decimal(Decimal(discount.value), places, "down")

@@ -11,7 +11,7 @@ import polars as pl
 
 from rules import Catalog, DeckCharge
 from rules.catalog import Band, Rate
-from rules.money import ROUNDING_METHODS, to_nanos
+from rules.money import ROUNDING_METHODS, minor_units, to_nanos
 from rules.units import RATE_UNITS, parse_increments
 
 from .calendar import ALWAYS
@@ -126,16 +126,22 @@ class CompiledTariff:
         return joined.replace_strict(keys, default=-1, return_dtype=pl.Int32).to_numpy()
 
 
-def _flat_table(charge) -> pl.DataFrame:
-    # a tiered or package charge keeps its increments; its price comes from the tiers
-    rate_nanos = to_nanos(charge.rate) if charge.rate is not None else (
-        None if charge.rate_id is not None else 0)
+def _flat_table(charge, minor: int) -> pl.DataFrame:
+    """A one-row deck for a flat charge (``minor``: the plan currency's minor units)."""
+    connect = None
+    if charge.rate is not None:
+        rate_nanos = to_nanos(charge.rate)
+    elif charge.percentage is not None:
+        rate_nanos = charge.percentage.nanos_per_minor_unit(minor)
+        connect = to_nanos(charge.percentage.fixed_fee)
+    else:  # a tiered or package charge keeps its increments; the tiers give its price
+        rate_nanos = None if charge.rate_id is not None else 0
     return pl.DataFrame({
         "prefix": [""], "destination": [charge.destination or charge.service],
         "rate_nanos": [rate_nanos], "rate_id": [charge.rate_id],
     }, schema_overrides={"rate_nanos": pl.Int64, "rate_id": pl.String}).with_columns(
         band=pl.lit(None, pl.String), weight=pl.lit(None, pl.Int64),
-        connect_nanos=pl.lit(None, pl.Int64), first_increment=pl.lit(None, pl.Int64),
+        connect_nanos=pl.lit(connect, pl.Int64), first_increment=pl.lit(None, pl.Int64),
         next_increment=pl.lit(None, pl.Int64), min_billed=pl.lit(None, pl.Int64),
         effective_from=pl.lit(None, pl.Datetime("us", "UTC")), deck_row=pl.lit(0, pl.Int64),
     )
@@ -151,7 +157,8 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
     for plan in model.plans:
         for charge in plan.charges:
             is_deck = isinstance(charge, DeckCharge)
-            table = catalog.decks[charge.deck] if is_deck else _flat_table(charge)
+            table = catalog.decks[charge.deck] if is_deck else _flat_table(
+                charge, minor_units(catalog.plan_currency(plan)))
             names = sorted(table["band"].unique().to_list(),
                            key=lambda b: (b is not None, b or ""))
             bands = [ALWAYS if n is None else model.bands[n] for n in names]

@@ -50,7 +50,7 @@ from ingest.schema import SERVICES
 
 from .deck import load_deck
 from .errors import CatalogError, Problem
-from .money import MINOR_UNITS, NANOS, MoneyError, to_nanos
+from .money import MINOR_UNITS, NANOS, MoneyError, minor_units, to_nanos
 from .units import RATE_UNITS, parse_increments
 
 Money = Annotated[str, Field(description="a decimal amount written as text, e.g. '0.0121'")]
@@ -301,6 +301,23 @@ class Package(_Strict):
     free: int = Field(0, ge=0)
 
 
+class Percentage(_Strict):
+    """A share of each event's value: the event's ``quantity`` is its value in the minor
+    units of the plan's currency (cents), charged at ``rate`` (0.029 for 2.9 %) plus
+    ``fixed_fee`` per event; the charge's ``max_cost`` caps an event."""
+
+    rate: Annotated[str, BeforeValidator(tax_rate)]
+    fixed_fee: MoneyText = "0"
+
+    def nanos_per_minor_unit(self, minor: int) -> int:
+        """The rate as an exact price per minor unit (ValueError when it has no such)."""
+        nanos = to_nanos(self.rate)
+        if nanos % 10**minor:
+            raise ValueError(f"rate {self.rate} of a value in 1/{10**minor} units needs more "
+                             "than 9 decimals")
+        return nanos // 10**minor
+
+
 class FlatCharge(_Charge):
     """One price for every destination of the service: `rate` (with this charge's unit and
     increments), `rate_id` (a named rate), `tiers` or a `package`.
@@ -313,21 +330,26 @@ class FlatCharge(_Charge):
     rate_id: str | None = None
     tiers: Tiers | None = None
     package: Package | None = None
+    percentage: Percentage | None = None
     daily_increment: int | None = Field(None, ge=1)
     destination: str = Field("", description="the name shown on bill lines")
 
     @model_validator(mode="after")
     def _one_price(self):
-        given = [k for k in ("rate", "rate_id", "tiers", "package")
+        given = [k for k in ("rate", "rate_id", "tiers", "package", "percentage")
                  if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of `rate`, `rate_id`, `tiers` or `package`"
+            raise ValueError("give exactly one of `rate`, `rate_id`, `tiers`, `package` or "
+                             "`percentage`"
                              + (f" (got {', '.join(given)})" if given else ""))
         if (self.tiers or self.package) and self.split:
             raise ValueError("a tiered or package charge prices whole events; leave out "
                              "`split: true`")
         if self.daily_increment is not None and self.rate is None:
             raise ValueError("`daily_increment` needs a `rate`")
+        if self.percentage is not None and (self.per != "unit" or self.increments != "1/1"):
+            raise ValueError("a percentage charge prices each event's value in minor units: "
+                             "leave `per` and `increments` at their defaults")
         return self
 
     @property
@@ -381,22 +403,41 @@ class Discount(_Strict):
     """A discount on bill lines, before tax: ``percentage`` (``value`` 0.10 for 10%, at
     most 1) or ``fixed`` (``value`` an amount per bill, cut down to the bill currency's
     minor unit), for ``cycles`` billing periods from the customer's ``from`` (none:
-    forever), limited to ``services`` and ``plans`` when given. Several discounts apply
-    in ``order``, each on what the previous ones left."""
+    forever), limited to ``services``, ``plans`` and ``destinations`` (bill lines'
+    destination names) when given, and to billing periods that begin within a promotional
+    window [``starts``, ``ends``) when one is given. Several discounts apply in ``order``,
+    each on what the previous ones left."""
 
     kind: Literal["percentage", "fixed"]
     value: MoneyText
     cycles: int | None = Field(None, ge=1)
     services: list[str] = []
     plans: list[str] = []
+    destinations: list[str] = []
+    starts: datetime | None = None
+    ends: datetime | None = None
     order: int = 0
+
+    @field_validator("starts", "ends")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give the instant with a UTC offset, e.g. 2026-12-01T00:00:00Z")
+        return v
 
     @model_validator(mode="after")
     def _fraction(self):
         if self.kind == "percentage" and to_nanos(self.value) > NANOS:
             raise ValueError(f"a percentage discount of {self.value} is more than the whole "
                              "line; write 0.10 for 10%")
+        if self.starts and self.ends and self.ends <= self.starts:
+            raise ValueError("`ends` must be later than `starts`")
         return self
+
+    def runs_in(self, period_start: datetime) -> bool:
+        """The promotional window, if any, holds the start of this billing period."""
+        return ((self.starts is None or self.starts <= period_start)
+                and (self.ends is None or period_start < self.ends))
 
 
 class Bundle(_Strict):
@@ -500,6 +541,18 @@ class CatalogModel(_Strict):
 
     _currency = field_validator("currency")(lambda v: currency_code(v))
     _tz = field_validator("timezone")(lambda v: zone_name(v))
+
+    @model_validator(mode="after")
+    def _percentages(self):
+        for i, plan in enumerate(self.plans):
+            minor = minor_units(plan.currency or self.currency)
+            for j, charge in enumerate(plan.charges):
+                if getattr(charge, "percentage", None) is not None:
+                    try:
+                        charge.percentage.nanos_per_minor_unit(minor)
+                    except ValueError as exc:
+                        raise ValueError(f"plans[{i}].charges[{j}].percentage: {exc}") from None
+        return self
 
 
 @dataclass(frozen=True)

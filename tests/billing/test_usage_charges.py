@@ -178,3 +178,32 @@ def test_b38_late_usage_inside_and_outside_the_collection_window(cases, tmp_path
         (line,) = feb
         assert line["amount"] == late_line
         assert line["period_start"] == datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def test_a_percentage_charge_takes_a_share_of_each_events_value(tmp_path):
+    """Card payments at 2.9 % + 0.30 each, capped at 5.00: the quantity is the value in
+    cents (12.34 EUR is 1234)."""
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "payments", "default": True,
+        "charges": [{"service": "payments", "max_cost": "5.00",
+                     "percentage": {"rate": "0.029", "fixed_fee": "0.30"}}]}]}
+    events = [{"event_id": f"p{v}", "subscriber_id": "m", "service": "payments",
+               "at": "2024-05-10T10:00:00Z", "quantity": v} for v in (1234, 100, 1_000_000)]
+    db = run_job(tmp_path, catalog, events=events, as_of="2024-06-01T06:00:00Z")
+    amounts = {r["event_id"]: Decimal(r["amount"]) for r in sql_rows(
+        db, "SELECT event_id, amount FROM rated_usage")}
+    assert amounts == {"p1234": Decimal("0.65786"), "p100": Decimal("0.329"),
+                       "p1000000": Decimal("5.00")}
+    (bill,) = bills(db)
+    assert bill["total"] == Decimal("5.99")  # 0.65786 + 0.329 + 5.00 = 5.98686
+
+
+def test_a_percentage_finer_than_nanos_of_a_minor_unit_is_refused(tmp_path, capsys):
+    from ratecycle.cli import main
+
+    path = tmp_path / "catalog.yaml"
+    path.write_text('catalog: 1\ncurrency: EUR\nplans:\n  - id: p\n    default: true\n'
+                    '    charges:\n'
+                    '      - {service: payments, percentage: {rate: "0.123456789"}}\n')
+    assert main(["catalog", "check", str(path)]) == 1
+    assert "plans[0].charges[0].percentage" in capsys.readouterr().err
