@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench side-by-side clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench --benchmark-enable --benchmark-only
+
+# ratecycle vs the DuckDB SQL and Polars oracles on one generated month; writes
+# bench/RESULTS.md. Not part of `make test`. `make side-by-side EVENTS=10000000 REPEAT=1`
+EVENTS ?= 1000000
+REPEAT ?= 3
+side-by-side: $(STAMP)
+	$(BIN)/python -m bench.side_by_side --events $(EVENTS) --repeat $(REPEAT)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
