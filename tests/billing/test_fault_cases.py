@@ -1,5 +1,6 @@
-"""Billing faults B17, B19, B23, B25, B27, B31, B35, B37, B40 and B42 of
-../shared/cases/billing_fault_cases.json through the nightly job.
+"""Billing faults B17, B19, B23, B25, B27, B29, B31, B32, B34, B35, B37, B40 and B42 of
+../shared/cases/billing_fault_cases.json through the nightly job, and the credit balance
+that keeps a bill whose credits exceed its charges from turning negative.
 
 Each test writes a catalog, an accounts file and a usage Parquet built from the case's own
 `input`, runs `ratecycle run` in process, and reads the bills back from bills.duckdb with
