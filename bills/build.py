@@ -37,6 +37,7 @@ from .usage_charges import (
     cycle_priced,
     cycle_priced_lines,
     daily_rounding_lines,
+    period_limit_lines,
 )
 
 
@@ -171,8 +172,9 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
         lines = pl.concat([
             usage.join(cycle_priced(catalog), on=["plan_id", "service"], how="anti"),
             cycle_priced_lines(con, catalog, rated),
-            daily_rounding_lines(con, catalog, accounts, rated),
-            _recurring_lines(catalog, accounts, usage, as_of)])
+            daily_rounding_lines(con, catalog, accounts, rated)])
+        lines = pl.concat([lines, period_limit_lines(lines, catalog),
+                           _recurring_lines(catalog, accounts, usage, as_of)])
         lines = lines.sort(*BILL_KEYS, "line_type", "service", "destination_name",
                            "subscriber_id", "plan_id", nulls_last=True)
         lines = _round_lines(lines, catalog).with_columns(

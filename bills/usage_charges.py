@@ -6,6 +6,9 @@
   period: its line holds the difference between the period's price with and without it.
 - daily rounding (``daily_increment``): each subscriber's usage of the charge per day in
   the customer's zone is rounded up; the units added are a ``daily_rounding`` line.
+- minimum and maximum per period (``min_per_period``, ``max_per_period``): a
+  ``period_minimum`` line tops a subscriber's usage of the charge in a bill up to the
+  minimum; a ``period_cap`` line (negative) takes off what is above the maximum.
 - bundle balances: per subscriber, plan, period and bundle, the allowance, what events
   drew from it and what is left.
 """
@@ -181,3 +184,35 @@ def bundle_balances(con, catalog: Catalog, files: list[str]) -> pl.DataFrame:
             .with_columns(used=pl.col("used").fill_null(0))
             .with_columns(left=pl.col("allowance") - pl.col("used"))
             .sort(*keys, "bundle").select(list(schema)).cast(schema))
+
+
+PERIOD_PRICED = ("usage", "cycle_usage", "daily_rounding")
+
+
+def period_limit_lines(lines: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
+    """Lines bringing each subscriber's usage of a charge in a bill (its exact amounts, late
+    usage of other periods aside) within the charge's minimum and maximum per period."""
+    limits = {(p.id, c.service): (c.min_per_period, c.max_per_period)
+              for p in catalog.model.plans for c in p.charges
+              if c.min_per_period is not None or c.max_per_period is not None}
+    if not limits or lines.is_empty():
+        return pl.DataFrame(schema=LINE_OUT)
+    keys = ["customer_id", "period_start", "period_end", "cycle_start", "cycle_end",
+            "currency", "subscriber_id", "plan_id", "service"]
+    totals = (lines.filter(pl.col("line_type").is_in(PERIOD_PRICED))
+              .group_by(keys).agg(pl.col("amount_exact").sum()).sort(keys))
+    out = []
+    for row in totals.iter_rows(named=True):
+        low, high = limits.get((row["plan_id"], row["service"]), (None, None))
+        total = row["amount_exact"]
+        if low is not None and total < Decimal(low):
+            change, kind = Decimal(low) - total, "period_minimum"
+        elif high is not None and total > Decimal(high):
+            change, kind = Decimal(high) - total, "period_cap"
+        else:
+            continue
+        out.append({**{k: row[k] for k in keys},
+                    "destination_name": f"{row['service']}: {kind.replace('_', ' ')}",
+                    "events": 0, "quantity": 0, "billed_quantity": 0,
+                    "amount_exact": round_decimal(change, 9), "line_type": kind})
+    return pl.DataFrame(out, schema=LINE_OUT)

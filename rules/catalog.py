@@ -227,6 +227,12 @@ class _Charge(_Strict):
     connect_fee: MoneyText = "0"
     max_cost: MoneyText | None = None
     max_cost_policy: Literal["cap", "flag"] = "cap"
+    min_per_period: MoneyText | None = Field(
+        None, description="a subscriber's usage of this charge in a billing period costs at "
+        "least this much (a `period_minimum` line tops it up)")
+    max_per_period: MoneyText | None = Field(
+        None, description="... and at most this much (a `period_cap` line takes off the "
+        "rest)")
     split: bool | None = Field(None, description="split at band and version changes "
                                "(default: voice yes, other services priced at their start)")
 

@@ -207,3 +207,23 @@ def test_a_percentage_finer_than_nanos_of_a_minor_unit_is_refused(tmp_path, caps
                     '      - {service: payments, percentage: {rate: "0.123456789"}}\n')
     assert main(["catalog", "check", str(path)]) == 1
     assert "plans[0].charges[0].percentage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("minutes, total, kind", [
+    (3, Decimal("5.00"), "period_minimum"),   # 0.30 topped up to the 5.00 minimum
+    (80, Decimal("8.00"), None),              # within the limits
+    (200, Decimal("12.00"), "period_cap"),    # 20.00 capped at 12.00
+])
+def test_minimum_and_maximum_per_period(tmp_path, minutes, total, kind):
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "p", "default": True,
+        "charges": [{"service": "voice", "rate": "0.10", "per": "minute",
+                     "min_per_period": "5.00", "max_per_period": "12.00"}]}]}
+    events = [{"event_id": f"c{k}", "subscriber_id": "s", "service": "voice",
+               "at": f"2024-05-{1 + k % 28:02d}T10:00:00Z", "quantity": 60}
+              for k in range(minutes)]
+    db = run_job(tmp_path, catalog, events=events, as_of="2024-06-01T06:00:00Z")
+    (bill,) = bills(db)
+    assert bill["total"] == total
+    assert [ln["line_type"] for ln in lines(db) if ln["line_type"] != "usage"] == (
+        [kind] if kind else [])
