@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from rules import Accounts, Catalog
+from rules.accounts import SUBSCRIPTION_SCHEMA
 from rules.money import (
     arrow_to_nanos,
     minor_units,
@@ -185,7 +186,9 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
                             ("bill_taxes", taxes), ("bill_discounts", discounts),
                             ("balances", balances),
                             ("bundle_balances", bundle_balances(con, catalog, rated)),
-                            ("plans", _plans_table(catalog))):
+                            ("plans", _plans_table(catalog)),
+                            ("customers", _customers_table(accounts)),
+                            ("subscriptions", _subscriptions_table(accounts))):
             con.register("frame", frame.to_arrow())
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
             con.unregister("frame")
@@ -229,6 +232,27 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
         "bundles": {name: (int(used), int(allowance), empty)
                     for name, used, allowance, empty in bundles},
     }
+
+
+def _customers_table(accounts: Accounts | None) -> pl.DataFrame:
+    """The accounts file's customers, as the bills were built with them."""
+    customers = accounts.customers.values() if accounts else []
+    return pl.DataFrame([{
+        "customer_id": c.id, "timezone": c.timezone, "currency": c.currency,
+        "tax_jurisdiction": c.tax_jurisdiction, "tax_exempt": c.tax_exempt,
+        "cycle": c.cycle.model_dump_json(),
+        "discounts": json.dumps([d.model_dump(mode="json", by_alias=True)
+                                 for d in c.discounts]),
+    } for c in customers], schema={
+        "customer_id": pl.String, "timezone": pl.String, "currency": pl.String,
+        "tax_jurisdiction": pl.String, "tax_exempt": pl.List(pl.String), "cycle": pl.String,
+        "discounts": pl.String})
+
+
+def _subscriptions_table(accounts: Accounts | None) -> pl.DataFrame:
+    if accounts is None:
+        return pl.DataFrame(schema=SUBSCRIPTION_SCHEMA)
+    return accounts.subscriptions
 
 
 def _plans_table(catalog: Catalog) -> pl.DataFrame:

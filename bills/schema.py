@@ -7,6 +7,11 @@ TABLES = {
     "runs": "one row per batch of input files: its latest run id, catalog digest, as-of",
     "row_accounting": "per batch: read = rated + unrated + quarantined, by reason",
     "plans": "the catalog's plans: zone, currency, taxes",
+    "customers": "the accounts' customers: zone, currency, tax jurisdiction, cycle, discounts",
+    "subscriptions": "who holds which plan from when to when (trial end, change policy)",
+    "balances": "per customer and currency: credit carried from bills whose credits "
+                "exceeded their charges, what later bills applied, what is left",
+    "bundle_balances": "per subscriber, plan, period and bundle: allowance, used, left",
     "bill_lines": "usage per subscriber, service and destination, and recurring fees, per "
                   "bill; each rounded once, with its discount and (line scope) tax",
     "bill_discounts": "each discount applied to a line",

@@ -244,3 +244,18 @@ def test_a_rerun_of_the_same_inputs_gives_the_same_run_id(bills, tmp_path):
                  "--as-of", "2026-04-01T06:00:00Z"]) == 0
     again = sql_rows(tmp_path / "again" / "bills.duckdb", "SELECT run_id FROM runs", tmp_path)
     assert again == first
+
+
+def test_the_database_holds_exactly_the_documented_tables_and_views(bills):
+    import duckdb
+
+    from bills import TABLES, VIEWS
+
+    con = duckdb.connect(str(bills), read_only=True)
+    try:
+        found = {name: kind for name, kind in con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables").fetchall()}
+    finally:
+        con.close()
+    assert {n for n, k in found.items() if k == "BASE TABLE"} == set(TABLES)
+    assert {n for n, k in found.items() if k == "VIEW"} == set(VIEWS)
