@@ -38,12 +38,14 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
         # per distinct customer, not per event: a customer's zone and cycle
         known = {cid: c for cid in customer.unique().to_list()
                  if (c := accounts.customers.get(cid)) is not None}
-        for c in known.values():
-            specs.setdefault(repr(c.cycle.cycle()), c.cycle.cycle())
+        spec_of = {}
+        for cid, c in known.items():
+            cycle = c.cycle.cycle()
+            spec_of[cid] = repr(cycle)
+            specs.setdefault(spec_of[cid], cycle)
         zone = customer.replace_strict({k: c.timezone for k, c in known.items() if c.timezone},
                                        default=None, return_dtype=pl.String).fill_null(zone)
-        spec = customer.replace_strict({k: repr(c.cycle.cycle()) for k, c in known.items()},
-                                       default=repr(MONTHLY), return_dtype=pl.String)
+        spec = customer.replace_strict(spec_of, default=repr(MONTHLY), return_dtype=pl.String)
     keys = pl.DataFrame({"zone": zone, "spec": spec}).with_row_index("row")
 
     def bounds_of(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,13 +84,16 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
         "usage_period_start": pl.Series(own_start).cast(instant),
         "_zone": zone,
     })
-    local_start, local_end = pl.lit(None, pl.Date), pl.lit(None, pl.Date)
-    for z in zone.unique().to_list():
-        here = pl.col("_zone") == z
-        local_start = pl.when(here).then(
-            pl.col("period_start").dt.convert_time_zone(z).dt.date()).otherwise(local_start)
-        local_end = pl.when(here).then(
-            pl.col("period_end").dt.convert_time_zone(z).dt.date()).otherwise(local_end)
-    return out.with_columns(cycle_start=local_start, cycle_end=local_end).drop("_zone")
+    # local dates per distinct (period, zone), a few per customer, joined back
+    bounds = out.select("period_start", "period_end", "_zone").unique()
+    local = pl.concat([
+        part.with_columns(
+            cycle_start=pl.col("period_start").dt.convert_time_zone(z).dt.date(),
+            cycle_end=pl.col("period_end").dt.convert_time_zone(z).dt.date())
+        for (z,), part in bounds.group_by("_zone")
+    ]) if n else bounds.with_columns(cycle_start=pl.lit(None, pl.Date),
+                                     cycle_end=pl.lit(None, pl.Date))
+    return out.join(local, on=["period_start", "period_end", "_zone"], how="left",
+                    maintain_order="left").drop("_zone")
 
 

@@ -245,7 +245,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     spans = _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, n, rated)
     currency_of = {p.id: catalog.plan_currency(p) for p in catalog.model.plans}
     out = usage.with_columns(
-        status=pl.Series(np.where(rated, s.RATED, s.UNRATED), dtype=pl.String),
+        status=pl.when(pl.Series(rated)).then(pl.lit(s.RATED)).otherwise(pl.lit(s.UNRATED)),
         reason=reason,
         plan_id=plan,
         rate_id=rate_name,
