@@ -382,10 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes for rating tasks (default 1)")
     p.set_defaults(func=cmd_demo)
 
+    from bills.schema import TABLES, VIEWS
+
     p = sub.add_parser("sql", help="query bills.duckdb read-only",
-                       description="Run one SQL query read-only against bills.duckdb. Tables: "
-                       "bills, bill_lines, bill_taxes, plans, runs, row_accounting; views: "
-                       "rated_usage, quarantine.")
+                       description="Run one SQL query read-only against bills.duckdb. "
+                       f"Tables: {', '.join(TABLES)}; views: {', '.join(VIEWS)}.")
     p.add_argument("--db", required=True, type=Path, metavar="DIR/bills.duckdb")
     p.add_argument("query", metavar="SQL")
     p.add_argument("--format", choices=("table", "csv", "parquet"),
