@@ -23,6 +23,9 @@ def test_prefix_kernel_1m(benchmark, deck, numbers_1m):
     offsets, data = _string_buffers(pl.Series(numbers_1m))
     roots = np.full(n, root, dtype=np.int32)
     at = np.zeros(n, dtype=np.int64)
-    longest_prefix(offsets, data, roots, at, *arrays)  # compile / load from cache
-    result = benchmark(longest_prefix, offsets, data, roots, at, *arrays)
+    mask_at = np.ones(n, dtype=np.uint64)  # one band, always in force
+    entry_mask = np.ones(len(deck), dtype=np.uint64)
+    args = (offsets, data, roots, at, mask_at, *arrays, entry_mask)
+    longest_prefix(*args)  # compile / load from cache
+    result = benchmark(longest_prefix, *args)
     assert (result >= 0).mean() > 0.5

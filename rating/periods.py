@@ -18,17 +18,20 @@ MONTHLY = Cycle("monthly")
 
 
 def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
-                    accounts: Accounts | None) -> pl.DataFrame:
+                    accounts: Accounts | None, held: pl.DataFrame | None = None
+                    ) -> pl.DataFrame:
     """customer_id; period_start/period_end, the period whose bill holds the event (UTC
     instants, [start, end)); cycle_start/cycle_end, the same bounds as local dates in the
     customer's zone; and ``late``, set when the event arrived after its own period had
     closed (with the catalog's ``collection_window_hours``) and is billed on a later one;
     ``usage_period_start``, the start of the event's own period, whose bundles and tiers it
-    counts in even when it is billed later."""
+    counts in even when it is billed later. ``held``: :func:`subscription_of` the usage,
+    when the caller has it already."""
     n = len(usage)
     customer = usage["subscriber_id"]
     if accounts is not None:
-        customer = subscription_of(usage, accounts)["customer_id"].fill_null(customer)
+        held = held if held is not None else subscription_of(usage, accounts)
+        customer = held["customer_id"].fill_null(customer)
     plan_zone = {p.id: catalog.plan_zone(p) for p in catalog.model.plans}
     zone = plan.replace_strict(plan_zone, default=catalog.model.timezone,
                                return_dtype=pl.String)

@@ -63,14 +63,14 @@ def subscription_of(usage: pl.DataFrame, accounts: Accounts) -> pl.DataFrame:
     )
 
 
-def plan_candidates(usage: pl.DataFrame, catalog: Catalog,
-                    accounts: Accounts | None) -> list[pl.Series]:
-    """K series of plan ids (null where a row has fewer candidates), tried in order."""
+def plan_candidates(usage: pl.DataFrame, catalog: Catalog, accounts: Accounts | None,
+                    held: pl.DataFrame | None = None) -> list[pl.Series]:
+    """K series of plan ids (null where a row has fewer candidates), tried in order.
+    ``held``: :func:`subscription_of` the usage, when the caller has it already."""
     n = len(usage)
     default = catalog.default_plan.id if catalog.default_plan else None
-    held = None
     if accounts is not None:
-        held = subscription_of(usage, accounts)["plan_id"]
+        held = (held if held is not None else subscription_of(usage, accounts))["plan_id"]
     profiles = list(catalog.model.profiles)
     if not profiles:  # the common case, vectorised: the account's plan, else the default
         plan = pl.Series("plan_0", [default] * n, dtype=pl.String)

@@ -13,11 +13,10 @@ from rules.money import INT64_MAX, ROUNDING_METHODS, nanos_to_arrow, round_nanos
 
 from . import cycle
 from . import schema as s
-from .calendar import build_calendar
 from .kernels.prefix import longest_prefix
 from .kernels.spans import NO_BAND, split_spans
 from .periods import billing_periods
-from .plans import plan_candidates
+from .plans import plan_candidates, subscription_of
 from .tariff import NO_LIMIT, CompiledTariff
 
 MICROS = 1_000_000
@@ -42,9 +41,8 @@ class _Calendars:
     def __init__(self, compiled: CompiledTariff, lo_us: int, hi_us: int) -> None:
         froms, masks, lo, hi = [], [], [], []
         count = 0
-        for t, bands in enumerate(compiled.tariff_bands):
-            seg_from, seg_mask = build_calendar(bands, compiled.tariff_zone[t],
-                                                compiled.holidays, lo_us, hi_us)
+        for t in range(len(compiled.tariff_bands)):
+            seg_from, seg_mask = compiled.calendar(t, lo_us, hi_us)
             lo.append(count)
             count += len(seg_from)
             hi.append(count)
@@ -193,7 +191,8 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     lo, hi = (int(at.min()), int((at + qty * MICROS).max())) if n else (0, 0)
     calendars = _Calendars(compiled, lo, hi)
     offsets, data = _string_buffers(usage["destination"])
-    candidates = plan_candidates(usage, catalog, accounts)
+    held = subscription_of(usage, accounts) if accounts is not None else None
+    candidates = plan_candidates(usage, catalog, accounts, held)
     plan, tariff, entry, any_tariff = _match(usage, compiled, candidates, calendars, at,
                                              offsets, data)
 
@@ -204,7 +203,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     billed = np.bincount(row, weights=o_billed, minlength=n).astype(np.int64) if n else \
         np.zeros(0, np.int64)
     no_band = status == NO_BAND
-    periods = billing_periods(usage, plan, catalog, accounts)
+    periods = billing_periods(usage, plan, catalog, accounts, held)
     own_start = periods["usage_period_start"]
     band_at_start = pl.Series(compiled.binding_band, dtype=pl.String)[
         np.maximum(first_bind, 0)] if len(compiled.binding_band) else pl.Series([None] * n)
@@ -232,12 +231,9 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     )).to_series()
 
     first_slot = compiled.rate["slot_lo"][rate_of]
-    params = compiled.rate_params
-    rate_name = pl.Series([r.name or None for r in params], dtype=pl.String)[rate_of]
-    increments = pl.Series(["/".join(str(sl[3]) for sl in r.slots) if len(r.slots) > 1
-                            else f"{r.slots[0][3]}/{r.slots[0][3]}" for r in params],
-                           dtype=pl.String)[rate_of]
-    per = pl.Series([r.slots[0][4] for r in params], dtype=pl.String)[rate_of]
+    rate_name = compiled.rate_text["rate_id"][rate_of]
+    increments = compiled.rate_text["increments"][rate_of]
+    per = compiled.rate_text["rate_unit"][rate_of]
 
     def money(values: np.ndarray, valid=rated) -> pl.Series:
         return pl.from_arrow(nanos_to_arrow(values, valid))

@@ -4,7 +4,8 @@ entries (one prefix version), bindings (band -> rate), rates and rate slots."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -14,7 +15,7 @@ from rules.catalog import Band, Rate
 from rules.money import ROUNDING_METHODS, minor_units, to_nanos
 from rules.units import RATE_UNITS, parse_increments
 
-from .calendar import ALWAYS
+from .calendar import ALWAYS, build_calendar, from_micros, micros
 from .errors import RatingError
 from .kernels.prefix import ALWAYS as SINCE_EVER
 from .kernels.prefix import Trie
@@ -112,6 +113,36 @@ class CompiledTariff:
     rate_params: list[RateParams]
     slot: dict[str, np.ndarray]  # from, rate, unit, increment
     cgrates_decimals: int | None
+
+    _calendars: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def rate_text(self) -> dict[str, pl.Series]:
+        """Per rate, the explanation columns: its catalog name, increments, rate unit."""
+        params = self.rate_params
+        return {
+            "rate_id": pl.Series([r.name or None for r in params], dtype=pl.String),
+            "increments": pl.Series(
+                ["/".join(str(sl[3]) for sl in r.slots) if len(r.slots) > 1
+                 else f"{r.slots[0][3]}/{r.slots[0][3]}" for r in params], dtype=pl.String),
+            "rate_unit": pl.Series([r.slots[0][4] for r in params], dtype=pl.String),
+        }
+
+    def calendar(self, t: int, lo_us: int, hi_us: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tariff t's band calendar covering [lo_us, hi_us], built for whole UTC months and
+        kept: the buckets of a run (and tariffs with the same bands) share it."""
+        latest = micros(datetime(9998, 12, 1, tzinfo=UTC))  # a calendar needs real dates
+        lo, hi = from_micros(min(lo_us, latest)), from_micros(min(hi_us, latest))
+        first = micros(datetime(lo.year, lo.month, 1, tzinfo=UTC))
+        last = micros(datetime(hi.year + hi.month // 12, hi.month % 12 + 1, 1, tzinfo=UTC))
+        bands = self.tariff_bands[t]
+        key = (tuple(id(b) for b in bands), self.tariff_zone[t], first, last)
+        if key not in self._calendars:
+            if len(self._calendars) > 64:
+                self._calendars.clear()
+            self._calendars[key] = build_calendar(bands, self.tariff_zone[t], self.holidays,
+                                                  first, last)
+        return self._calendars[key]
 
     @property
     def cumulative(self) -> bool:
