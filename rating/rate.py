@@ -20,6 +20,7 @@ from .plans import plan_candidates, subscription_of
 from .tariff import NO_LIMIT, CompiledTariff
 
 MICROS = 1_000_000
+MAX_SECONDS = 10**12  # keeps instants in int64 µs; such calls overflow their money anyway
 
 
 def _string_buffers(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -188,13 +189,20 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     n = len(usage)
     at = usage["started_at"].dt.epoch("us").fill_null(0).to_numpy()
     qty = usage["quantity"].fill_null(0).to_numpy()
-    lo, hi = (int(at.min()), int((at + qty * MICROS).max())) if n else (0, 0)
-    calendars = _Calendars(compiled, lo, hi)
+    lo, hi = (int(at.min()), int(at.max())) if n else (0, 0)
+    calendars = _Calendars(compiled, lo, hi)  # matching needs the bands at each start
     offsets, data = _string_buffers(usage["destination"])
     held = subscription_of(usage, accounts) if accounts is not None else None
     candidates = plan_candidates(usage, catalog, accounts, held)
     plan, tariff, entry, any_tariff = _match(usage, compiled, candidates, calendars, at,
                                              offsets, data)
+    # events split at band changes need the calendar up to their end (a data session's
+    # quantity is bytes, not seconds: it reaches no later)
+    splits = (tariff >= 0) & compiled.tariff_split[np.maximum(tariff, 0)]
+    if splits.any():
+        reach = int((at[splits] + np.minimum(qty[splits], MAX_SECONDS) * MICROS).max())
+        if reach > hi:
+            calendars = _Calendars(compiled, lo, reach)
 
     spans = split_events(compiled, calendars, tariff, entry, at, qty)
     row, o_entry, o_bind, o_slot = spans.row, spans.entry, spans.binding, spans.slot

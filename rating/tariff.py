@@ -3,6 +3,7 @@ entries (one prefix version), bindings (band -> rate), rates and rate slots."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -21,6 +22,7 @@ from .kernels.prefix import ALWAYS as SINCE_EVER
 from .kernels.prefix import Trie
 
 NO_LIMIT = -1
+NEVER = int(np.iinfo(np.int64).max)
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,15 @@ class CompiledTariff:
         first = micros(datetime(lo.year, lo.month, 1, tzinfo=UTC))
         last = micros(datetime(hi.year + hi.month // 12, hi.month % 12 + 1, 1, tzinfo=UTC))
         bands = self.tariff_bands[t]
-        key = (tuple(id(b) for b in bands), self.tariff_zone[t], first, last)
-        if key not in self._calendars:
-            if len(self._calendars) > 64:
-                self._calendars.clear()
-            self._calendars[key] = build_calendar(bands, self.tariff_zone[t], self.holidays,
-                                                  first, last)
-        return self._calendars[key]
+        same = (tuple(id(b) for b in bands), self.tariff_zone[t])
+        for (key, lo_kept, hi_kept), kept in self._calendars.items():
+            if key == same and lo_kept <= first and last <= hi_kept:
+                return kept
+        if len(self._calendars) > 64:
+            self._calendars.clear()
+        kept = build_calendar(bands, self.tariff_zone[t], self.holidays, first, last)
+        self._calendars[(same, first, last)] = kept
+        return kept
 
     @property
     def cumulative(self) -> bool:
@@ -205,14 +209,16 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
             splits.append(charge.splits)
             charges.append(charge)
             tariff = f"{plan.id}/{charge.service}"
-            ordered = table.sort("prefix", "effective_from", "deck_row")
-            groups = ordered.group_by(["prefix", "effective_from"], maintain_order=True)
+            ordered = table.sort("prefix", "effective_from", "deck_row", nulls_last=False)
+            groups = itertools.groupby(ordered.iter_rows(named=True),
+                                       key=lambda r: (r["prefix"], r["effective_from"]))
             previous_prefix, previous_entry = None, -1
-            for (prefix, effective), rows in groups:
+            for (prefix, effective), group in groups:
+                rows = list(group)
                 e = len(e_mask)
                 mask = 0
                 e_lo.append(len(build.bindings))
-                for row in rows.iter_rows(named=True):
+                for row in rows:
                     if row["rate_id"] is not None:
                         params = named[row["rate_id"]]
                     else:
@@ -228,10 +234,9 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
                                            build.rate(params), row["band"] or "all"))
                 e_hi.append(len(build.bindings))
                 e_mask.append(mask)
-                eff_us = SINCE_EVER if effective is None else int(
-                    pl.Series([effective]).dt.epoch("us")[0])
+                eff_us = SINCE_EVER if effective is None else micros(effective)
                 e_next.append(-1)
-                e_next_from.append(np.iinfo(np.int64).max)
+                e_next_from.append(NEVER)
                 if prefix == previous_prefix:  # a later version of the same prefix
                     e_next[previous_entry] = e
                     e_next_from[previous_entry] = eff_us
@@ -239,7 +244,7 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
                 trie.insert(root, prefix, e, eff_us)
                 entry_rows.append({
                     "tariff": tariff, "deck": charge.deck if is_deck else None,
-                    "matched_prefix": prefix, "destination_name": rows["destination"][0],
+                    "matched_prefix": prefix, "destination_name": rows[0]["destination"],
                     "effective_from": effective,
                 })
     rate_params = list(build.rates)
