@@ -208,8 +208,8 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     row, o_entry, o_bind, o_slot = spans.row, spans.entry, spans.binding, spans.slot
     o_count, o_billed, status, first_bind = spans.count, spans.billed, spans.status, spans.first
     rate_of = np.where(first_bind >= 0, compiled.binding["rate"][np.maximum(first_bind, 0)], 0)
-    billed = np.bincount(row, weights=o_billed, minlength=n).astype(np.int64) if n else \
-        np.zeros(0, np.int64)
+    billed = np.zeros(n, dtype=np.int64)  # integers throughout (bincount would use floats)
+    np.add.at(billed, row, o_billed)
     no_band = status == NO_BAND
     periods = billing_periods(usage, plan, catalog, accounts, held)
     own_start = periods["usage_period_start"]
