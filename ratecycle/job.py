@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import time
 from collections import Counter
@@ -56,6 +57,7 @@ class RateTask:
     run_id: str
     version: str  # digests of the catalog and accounts this run loaded
     earlier: tuple[Path, ...] = ()  # the bucket's rated files from other batches
+    prepared: Path | None = None  # that version's catalog, compiled, accounts, pickled
 
 
 EARLIER_COLUMNS = ["subscriber_id", "plan_id", "service", "usage_period_start", "status",
@@ -96,9 +98,21 @@ def _prepared(catalog_path: Path, accounts_path: Path | None, version: str | Non
     return prepared
 
 
+def _prepared_for(task: RateTask):
+    """A worker process takes what its run prepared (loading and compiling a catalog of
+    many deck rows costs seconds, every worker again); in process, the cache serves."""
+    key = (task.catalog, task.accounts, task.version)
+    if task.prepared is not None and key not in _PREPARED:
+        with task.prepared.open("rb") as handle:
+            prepared = pickle.load(handle)  # written by this run's parent, in its staging
+        _PREPARED.clear()
+        _PREPARED[key] = prepared
+    return _prepared(task.catalog, task.accounts, task.version)
+
+
 def run_task(task: RateTask) -> dict:
     """Pure function of its inputs; returns the task's row counts."""
-    catalog, compiled, accounts = _prepared(task.catalog, task.accounts, task.version)
+    catalog, compiled, accounts = _prepared_for(task)
     usage = pl.read_parquet(task.usage)
     earlier = _earlier(task.earlier, usage) if compiled.cumulative else None
     rated = rate_batch(usage, catalog, compiled, accounts, task.run_id, earlier)
@@ -355,16 +369,27 @@ def _rate_buckets(usage_dir: Path, staging: Path, catalog_path: Path,
     (to every task when those batches were bucketed differently)."""
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    usage_files = sorted((usage_dir / "usage").glob("bucket=*/part-0.parquet"))
+    prepared = None
+    if workers > 1 and len(usage_files) > 1:
+        prepared = staging / ".prepared.pickle"
+        with prepared.open("wb") as handle:
+            pickle.dump(_prepared(catalog_path, accounts_path, version), handle,
+                        protocol=pickle.HIGHEST_PROTOCOL)
     tasks = [
         RateTask(int(path.parent.name.split("=")[1]), path,
                  staging / path.parent.name / "part-0.parquet", catalog_path, accounts_path,
                  run_id, version,
                  tuple(p for p in earlier
-                       if p.parent.name == path.parent.name or not same_buckets))
-        for path in sorted((usage_dir / "usage").glob("bucket=*/part-0.parquet"))
+                       if p.parent.name == path.parent.name or not same_buckets),
+                 prepared)
+        for path in usage_files
     ]
     summary = RunSummary(run_id=run_id)
-    for r in run_tasks(tasks, workers, progress):
+    results = run_tasks(tasks, workers, progress)
+    if prepared is not None:
+        prepared.unlink()
+    for r in results:
         for status, reason, n in r["counts"]:
             if status == RATED:
                 summary.rated += n

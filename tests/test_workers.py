@@ -1,0 +1,28 @@
+"""Rating in a spawn pool gives exactly what rating in process gives."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from ratecycle.demo import run_demo
+
+
+def _tables(out) -> dict[str, list]:
+    con = duckdb.connect(str(out / "bills.duckdb"), read_only=True)
+    try:
+        return {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()
+                for name in ("bills", "bill_lines", "bundle_balances")}
+    finally:
+        con.close()
+
+
+def test_two_workers_rate_and_bill_exactly_as_one(tmp_path):
+    one = run_demo(tmp_path / "one", subscribers=300, events=6000, workers=1, quiet=True)
+    two = run_demo(tmp_path / "two", subscribers=300, events=6000, workers=2, quiet=True)
+    assert one.accounting() == two.accounting()
+    assert _tables(tmp_path / "one") == _tables(tmp_path / "two")
+    rated = [pl.read_parquet(p / "runs" / "*" / "rated" / "**" / "*.parquet").drop("run_id")
+             .sort("event_id") for p in (tmp_path / "one", tmp_path / "two")]
+    assert rated[0].equals(rated[1])
+    assert not list((tmp_path / "two").rglob("*.pickle"))  # the prepared catalog is removed
