@@ -6,6 +6,7 @@ previous database intact and a re-run of the same inputs produces the same table
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -95,18 +96,29 @@ def _price_bills(lines: pl.DataFrame, catalog: Catalog, accounts: Accounts | Non
     rounding = catalog.model.rounding
     line_discount, line_tax = [], []
     bills, taxes, discounts = [], [], []
-    for key, group in lines.group_by(BILL_KEYS, maintain_order=True):
+    taxes_of: dict[tuple, list] = {}  # the same few combinations for every bill
+
+    def taxes_for(plan_id: str, service: str, customer) -> list:
+        jurisdiction = customer and customer.tax_jurisdiction
+        exempt = tuple(customer.tax_exempt) if customer else ()
+        key = (plan_id, service, jurisdiction, exempt)
+        if key not in taxes_of:
+            taxes_of[key] = applicable(plans[plan_id].taxes, catalog.model.taxes,
+                                       jurisdiction, list(exempt), service)
+        return taxes_of[key]
+
+    # lines are sorted by bill, so each bill's lines are consecutive
+    for key, group in itertools.groupby(lines.iter_rows(named=True),
+                                        key=lambda r: tuple(r[k] for k in BILL_KEYS)):
         bill = dict(zip(BILL_KEYS, key, strict=True))
         customer = accounts.customer(bill["customer_id"]) if accounts else None
         places = minor_units(bill["currency"])
-        rows = group.to_dicts()
+        rows = list(group)
         plan0 = plans[rows[0]["plan_id"]]
         zone = (customer and customer.timezone) or catalog.plan_zone(plan0)
         work = [{"taxable": r["amount"], "service": r["service"], "plan_id": r["plan_id"],
                  "destination_name": r["destination_name"],
-                 "taxes": applicable(plans[r["plan_id"]].taxes, catalog.model.taxes,
-                                     customer and customer.tax_jurisdiction,
-                                     customer.tax_exempt if customer else [], r["service"])}
+                 "taxes": taxes_for(r["plan_id"], r["service"], customer)}
                 for r in rows]
         held = in_force(catalog, accounts, bill["customer_id"], zone, bill["period_start"],
                         bill["period_end"])

@@ -18,6 +18,8 @@ A subscription that simply ends is charged for the time it covers (no credit lin
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -56,6 +58,7 @@ def _days(start: datetime, end: datetime, zone: ZoneInfo) -> int:
     return ((end - _MICRO).astimezone(zone).date() - start.astimezone(zone).date()).days + 1
 
 
+@functools.lru_cache(maxsize=4096)  # customers on one cycle share their periods' fees
 def fee(recurring: Recurring, start: datetime, end: datetime, basis: Period,
         zone: str) -> Decimal:
     """The exact fee for [start, end) within the billing period ``basis``, by the recurring
