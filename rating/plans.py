@@ -47,15 +47,26 @@ EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 
 def subscription_of(usage: pl.DataFrame, accounts: Accounts) -> pl.DataFrame:
     """Per event (in order): the plan and customer of the subscription in force at its
-    start, null where none is."""
-    subs = accounts.subscriptions.with_columns(
-        pl.col("start").fill_null(EARLIEST)).sort("start")
-    events = usage.select("subscriber_id", "started_at").with_row_index("_row")
-    joined = events.sort("started_at").join_asof(
-        subs, left_on="started_at", right_on="start", by="subscriber_id", strategy="backward",
-        check_sortedness=False,  # both sides are sorted on the instants just above
-    ).sort("_row")
-    live = pl.col("plan_id").is_not_null() & (
+    start, null where none is. Subscribers with one subscription take it by a plain join;
+    the others by an as-of join on the instant."""
+    subs = accounts.subscriptions.select(
+        "subscriber_id", "plan_id", "customer_id", pl.col("start").fill_null(EARLIEST), "end")
+    events = usage.select("subscriber_id", "started_at")
+    several = subs.group_by("subscriber_id").len().filter(pl.col("len") > 1)["subscriber_id"]
+    joined = events.join(subs.filter(~pl.col("subscriber_id").is_in(several.implode())),
+                         on="subscriber_id", how="left", maintain_order="left")
+    if len(several):
+        rows = events.with_row_index("_row").filter(
+            pl.col("subscriber_id").is_in(several.implode()))
+        found = rows.sort("started_at").join_asof(
+            subs.filter(pl.col("subscriber_id").is_in(several.implode())).sort("start"),
+            left_on="started_at", right_on="start", by="subscriber_id", strategy="backward",
+            check_sortedness=False,  # both sides are sorted on the instants just above
+        ).sort("_row")
+        at = found["_row"].to_numpy()
+        joined = joined.with_columns(joined[c].scatter(at, found[c])
+                                     for c in ("plan_id", "customer_id", "start", "end"))
+    live = pl.col("plan_id").is_not_null() & (pl.col("started_at") >= pl.col("start")) & (
         pl.col("end").is_null() | (pl.col("started_at") < pl.col("end")))
     return joined.select(
         plan_id=pl.when(live).then(pl.col("plan_id")),
