@@ -1,7 +1,8 @@
 """Drawing events on bundles (free allowances), in event order.
 
-Events arrive sorted in consumption order: by counter (a subscriber's billing period
-under one plan) and, within it, by start time. ``eligible[i]`` is a bit mask over the
+Events arrive in consumption order (by start time); each names its counter (a
+subscriber's billing period under one plan), whose bundles it draws on, so events of
+different counters may interleave. ``eligible[i]`` is a bit mask over the
 bundles of event i's plan (bit b: the plan's b-th bundle, in catalog order). Each event
 draws its billed units from the eligible bundles in order, each bundle giving what it has
 left, until the event is covered or the bundles are empty; what an event cannot draw is
