@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -15,6 +16,7 @@ from .calendar import from_micros, micros
 from .plans import subscription_of
 
 MONTHLY = Cycle("monthly")
+EPOCH_DAY = date(1970, 1, 1)
 
 
 def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
@@ -32,40 +34,50 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
     if accounts is not None:
         held = held if held is not None else subscription_of(usage, accounts)
         customer = held["customer_id"].fill_null(customer)
-    plan_zone = {p.id: catalog.plan_zone(p) for p in catalog.model.plans}
-    zone = plan.replace_strict(plan_zone, default=catalog.model.timezone,
-                               return_dtype=pl.String)
-    specs: dict[str, Cycle] = {repr(MONTHLY): MONTHLY}
-    spec = pl.Series([repr(MONTHLY)] * n, dtype=pl.String)
-    if accounts is not None and accounts.customers:
-        # per distinct customer, not per event: a customer's zone and cycle
-        known = {cid: c for cid in customer.unique().to_list()
-                 if (c := accounts.customers.get(cid)) is not None}
-        spec_of = {}
-        for cid, c in known.items():
-            cycle = c.cycle.cycle()
-            spec_of[cid] = repr(cycle)
-            specs.setdefault(spec_of[cid], cycle)
-        zone = customer.replace_strict({k: c.timezone for k, c in known.items() if c.timezone},
-                                       default=None, return_dtype=pl.String).fill_null(zone)
-        spec = customer.replace_strict(spec_of, default=repr(MONTHLY), return_dtype=pl.String)
-    keys = pl.DataFrame({"zone": zone, "spec": spec}).with_row_index("row")
+    # zone and cycle per distinct (customer, plan), not per event
+    frame = pl.DataFrame({"customer": customer, "plan": plan})
+    pairs = frame.unique(maintain_order=True)
+    customers = accounts.customers if accounts is not None else {}
+    cases: dict[tuple[str, str], int] = {}  # (zone, repr of cycle) -> case number
+    cycles: list[tuple[str, Cycle]] = []
+    case_of = []
+    for cid, pid in pairs.iter_rows():
+        c = customers.get(cid)
+        zone = (c and c.timezone) or (catalog.plan_zone(catalog.plan(pid)) if pid
+                                      else catalog.model.timezone)
+        cycle = c.cycle.cycle() if c is not None else MONTHLY
+        case_of.append(cases.setdefault((zone, repr(cycle)), len(cases)))
+        if len(cycles) < len(cases):
+            cycles.append((zone, cycle))
+    case = frame.join(pairs.with_columns(case=pl.Series(case_of, dtype=pl.Int64)),
+                      on=["customer", "plan"], how="left", nulls_equal=True,
+                      maintain_order="left")["case"].to_numpy() if n else np.zeros(0, np.int64)
 
-    def bounds_of(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        start = np.zeros(n, dtype=np.int64)
-        end = np.zeros(n, dtype=np.int64)
-        for (zone_name, spec_key), group in keys.group_by(["zone", "spec"]):
-            rows = group["row"].to_numpy()
+    def bounds_of(at: np.ndarray):
+        """Per event: the period holding ``at`` (UTC µs) and its local dates (days since
+        1970-01-01 in the case's zone)."""
+        start, end = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        local_start, local_end = np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32)
+        for k, (zone_name, cycle) in enumerate(cycles):
+            rows = np.flatnonzero(case == k)
+            if not len(rows):
+                continue
             lo = from_micros(int(at[rows].min()))
             hi = from_micros(int(at[rows].max())) + timedelta(microseconds=1)
-            bounds = periods(specs[spec_key], zone_name, lo, hi)
+            bounds = periods(cycle, zone_name, lo, hi)
+            zone = ZoneInfo(zone_name)
             starts = np.array([micros(p.start) for p in bounds], dtype=np.int64)
             ends = np.array([micros(p.end) for p in bounds], dtype=np.int64)
-            k = np.searchsorted(starts, at[rows], side="right") - 1
-            start[rows], end[rows] = starts[k], ends[k]
-        return start, end
+            days = [((p.start.astimezone(zone).date() - EPOCH_DAY).days,
+                     (p.end.astimezone(zone).date() - EPOCH_DAY).days) for p in bounds]
+            i = np.searchsorted(starts, at[rows], side="right") - 1
+            start[rows], end[rows] = starts[i], ends[i]
+            local_start[rows] = np.array([d[0] for d in days], dtype=np.int32)[i]
+            local_end[rows] = np.array([d[1] for d in days], dtype=np.int32)[i]
+        return start, end, local_start, local_end
 
-    start, end = bounds_of(usage["started_at"].dt.epoch("us").fill_null(0).to_numpy())
+    start, end, local_start, local_end = bounds_of(
+        usage["started_at"].dt.epoch("us").fill_null(0).to_numpy())
     own_start = start
     late = np.zeros(n, dtype=bool)
     window = catalog.model.collection_window_hours
@@ -75,28 +87,16 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
         arrived = usage["ingested_at"].dt.epoch("us").fill_null(0).to_numpy()
         late = arrived >= end + window * 3_600_000_000
         if late.any():
-            open_start, open_end = bounds_of(arrived)
-            start = np.where(late, open_start, start)
-            end = np.where(late, open_end, end)
+            later = bounds_of(arrived)
+            start, end, local_start, local_end = (np.where(late, b, a) for a, b in zip(
+                (start, end, local_start, local_end), later, strict=True))
     instant = pl.Datetime("us", "UTC")
-    out = pl.DataFrame({
+    return pl.DataFrame({
         "customer_id": customer,
         "period_start": pl.Series(start).cast(instant),
         "period_end": pl.Series(end).cast(instant),
+        "cycle_start": pl.Series(local_start, dtype=pl.Int32).cast(pl.Date),
+        "cycle_end": pl.Series(local_end, dtype=pl.Int32).cast(pl.Date),
         "late": pl.Series(late, dtype=pl.Boolean),
         "usage_period_start": pl.Series(own_start).cast(instant),
-        "_zone": zone,
     })
-    # local dates per distinct (period, zone), a few per customer, joined back
-    bounds = out.select("period_start", "period_end", "_zone").unique()
-    local = pl.concat([
-        part.with_columns(
-            cycle_start=pl.col("period_start").dt.convert_time_zone(z).dt.date(),
-            cycle_end=pl.col("period_end").dt.convert_time_zone(z).dt.date())
-        for (z,), part in bounds.group_by("_zone")
-    ]) if n else bounds.with_columns(cycle_start=pl.lit(None, pl.Date),
-                                     cycle_end=pl.lit(None, pl.Date))
-    return out.join(local, on=["period_start", "period_end", "_zone"], how="left",
-                    maintain_order="left").drop("_zone")
-
-
