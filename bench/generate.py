@@ -22,13 +22,15 @@ The tariff, fixed before any tuning:
   a connect fee;
 - three bands in Europe/Berlin: ``peak`` (Mon-Fri 08:00-19:00), ``offpeak`` (always, the
   lowest weight) and ``weekend`` (Sat, Sun); voice calls are split where the band changes;
-- SMS per message, data per MB in 1 kB increments;
+- SMS per message, data in 1 kB increments (graduated, below);
 - a percentage discount held by half of the customers, and an exclusive VAT on every bill;
-- two plans: ``standard`` and ``voice300``, held by half of the subscribers each.
-  BUNDLES AND TIERS: ``voice300`` is meant to carry a 300-minute voice bundle per cycle and
-  data is meant to be priced by a graduated plan; the catalog has no syntax for either
-  yet (issue 5). Add them in ``catalog_yaml`` where it says ``BUNDLE``/``GRADUATED``, and
-  in both oracles where they say the same.
+- two plans: ``standard`` and ``voice300``, held by half of the subscribers each;
+  ``voice300`` has a 300-minute voice bundle per billing period (any destination, drawn
+  in event order; the connect fee is waived on a call the bundle covers whole);
+- data priced by graduated tiers on every plan: the first 200 MB of a billing period at
+  0.02 per MB, up to 1,000 MB at 0.0125, beyond at 0.0075 (bounds chosen so that, with
+  the generated data volumes, a good share of subscribers reaches the second tier and
+  some the third).
 """
 
 from __future__ import annotations
@@ -62,9 +64,10 @@ MAX_CALL_S = 4 * 3600
 HOME = "49"
 
 SMS_RATE = "0.09"
-DATA_RATE = "0.02"  # per MB, billed in 1000-byte increments
+DATA_TIERS = ((200, "0.02"), (1000, "0.0125"), (None, "0.0075"))  # (up to MB, per MB)
 DATA_INCREMENTS = "1000/1000"
 VOICE_INCREMENTS = "60/1"
+BUNDLE_MINUTES = 300  # the voice300 plan's allowance per billing period
 VAT = "0.19"
 DISCOUNT = "0.10"
 
@@ -169,6 +172,17 @@ def deck_csv(deck: pl.DataFrame) -> pl.DataFrame:
 
 
 def catalog_yaml() -> str:
+    tiers = ", ".join(
+        (f'{{up_to: {up_to}, rate: "{rate}"}}' if up_to else f'{{rate: "{rate}"}}')
+        for up_to, rate in DATA_TIERS)
+    charges = f"""\
+      - {{service: voice, deck: intl, per: minute, increments: {VOICE_INCREMENTS}}}
+      - {{service: sms, rate: "{SMS_RATE}", per: message, destination: SMS}}
+      - service: data
+        per: MB
+        increments: {DATA_INCREMENTS}
+        destination: data
+        tiers: {{model: graduated, tiers: [{tiers}]}}"""
     return f"""\
 # The full benchmark tariff of issue 5 (written by bench/generate.py; do not edit by hand).
 catalog: 1
@@ -189,21 +203,14 @@ plans:
     default: true
     taxes: [{{name: VAT, rate: "{VAT}"}}]
     charges:
-      - {{service: voice, deck: intl, per: minute, increments: {VOICE_INCREMENTS}}}
-      - {{service: sms, rate: "{SMS_RATE}", per: message, destination: SMS}}
-      # GRADUATED: the graduated data plan replaces this flat data price (issue 5).
-      - {{service: data, rate: "{DATA_RATE}", per: MB, increments: {DATA_INCREMENTS},
-         destination: data}}
+{charges}
   - id: voice300
-    # BUNDLE: 300 free voice minutes per billing cycle go here once the catalog has
-    # bundles (issue 5); until then this plan prices like `standard`.
     taxes: [{{name: VAT, rate: "{VAT}"}}]
+    bundles:
+      - {{name: 300 minutes, service: voice, allowance: {BUNDLE_MINUTES}, per: minute,
+         connect_fee: waived}}
     charges:
-      - {{service: voice, deck: intl, per: minute, increments: {VOICE_INCREMENTS}}}
-      - {{service: sms, rate: "{SMS_RATE}", per: message, destination: SMS}}
-      # GRADUATED: as in `standard`.
-      - {{service: data, rate: "{DATA_RATE}", per: MB, increments: {DATA_INCREMENTS},
-         destination: data}}
+{charges}
 """
 
 

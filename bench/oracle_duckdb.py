@@ -12,8 +12,13 @@ rounding, once per part of a call, as DESIGN.md declares.
   every second from F on in the band in force when that second starts: a range join of the
   call's seconds with the segments gives one part per band, each rounded once.
 - SMS and data: a flat rate per unit in F/F increments.
-BUNDLE / GRADUATED: bundle depletion (in event order per subscriber and cycle) and
-graduated data tiers go here once the catalog has them (see bench/generate.py).
+- Bundles: what a call finds left is the allowance less a window sum of the billed
+  seconds of the subscriber's earlier calls in the billing period (ordered by start, then
+  event id); the call is covered from its start and each part pays for its seconds past
+  the covered ones.
+- Graduated tiers: the same window sum gives each event's ``before``; its cost is
+  G(before + q) - G(before), G computed in HUGEINT as the sum over tiers of rate times
+  the units inside the tier, divided by the unit and rounded half up once.
 """
 
 from __future__ import annotations
@@ -23,7 +28,17 @@ from pathlib import Path
 
 import duckdb
 
-from .oracle_spec import NO_RATE, NO_TARIFF, RATED, UNRATED, Spec, read_spec
+from .oracle_spec import (
+    NO_RATE,
+    NO_SUBSCRIPTION,
+    NO_TARIFF,
+    RATED,
+    UNRATED,
+    Flat,
+    Spec,
+    read_accounts,
+    read_spec,
+)
 
 FAR = 2**62  # beyond any instant in µs; segment bounds never overflow BIGINT arithmetic
 
@@ -34,11 +49,11 @@ def _nanos_sql(column: str) -> str:
 
 def load_tariff(con: duckdb.DuckDBPyConnection, spec: Spec, first_day: date,
                 last_day: date) -> None:
-    """Tables ``deck`` (prefix, band, rate_n, connect_n), ``prefixes`` and ``segments``
+    """Tables ``deck`` (prefix, band, destination, rate_n, connect_n), ``prefixes`` and ``segments``
     (seg_from, seg_to in µs, band) covering the local days [first_day, last_day]."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE deck AS
-        SELECT prefix, band, {_nanos_sql('rate')} AS rate_n,
+        SELECT prefix, band, destination, {_nanos_sql('rate')} AS rate_n,
                {_nanos_sql("coalesce(nullif(connect_fee, ''), '0')")} AS connect_n
         FROM read_csv('{spec.deck}', all_varchar = true, header = true)""")
     con.execute("""CREATE OR REPLACE TEMP TABLE prefixes AS
@@ -71,9 +86,39 @@ def load_tariff(con: duckdb.DuckDBPyConnection, spec: Spec, first_day: date,
         FROM changes""")
 
 
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _half_up(numerator: str, denominator: int) -> str:
+    """numerator / denominator rounded half up, for numerator >= 0."""
+    return f"((2 * ({numerator}) + {denominator}) // {2 * denominator})"
+
+
+def _graduated(c: Flat, x: str) -> str:
+    """G(x) in nanos: the tiers' exact price of the first x units, rounded half up once."""
+    terms, low = [], 0
+    for up_to, rate in c.tiers:
+        inside = f"greatest(CAST({x} AS HUGEINT) - {low}, 0)"
+        if up_to is not None:
+            inside = f"least({inside}, {up_to - low})"
+        terms.append(f"{rate} * {inside}")
+        if up_to is None:
+            break
+        low = up_to
+    return f"CAST({_half_up(' + '.join(terms), c.unit)} AS BIGINT)"
+
+
+def _tier(c: Flat, x: str) -> str:
+    bounds = " ".join(f"WHEN {x} <= {up_to} THEN {k + 1}"
+                      for k, (up_to, _) in enumerate(c.tiers) if up_to is not None)
+    return f"CASE WHEN {x} = 0 THEN 0 {bounds} ELSE {len(c.tiers)} END"
+
+
 def rating_query(spec: Spec, usage: str, keep_usage: bool) -> str:
-    """SELECT rating ``usage`` (a table or a table function); with ``keep_usage`` the
-    usage columns come first (as in ratecycle's rated Parquet), else only the rated ones."""
+    """SELECT rating ``usage`` (a table or a table function) for the subscribers of the
+    table ``held`` (subscriber_id, plan_id); with ``keep_usage`` the usage columns come
+    first (as in ratecycle's rated Parquet), else only the rated ones."""
     f, unit = spec.first_block, spec.voice_unit
     lengths = range(7, 0, -1)  # generate.py's deck: 1-7 digits (checked below)
     joins = "\n".join(
@@ -87,77 +132,137 @@ def rating_query(spec: Spec, usage: str, keep_usage: bool) -> str:
         f"WHEN '{s}' THEN CASE WHEN quantity > 0 THEN {c.connect} + "
         f"(2 * {c.rate} * ((quantity + {c.increment - 1}) // {c.increment} * {c.increment})"
         f" + {c.unit}) // {2 * c.unit} ELSE 0 END"
-        for s, c in spec.flats.items())
+        for s, c in spec.flats.items() if not c.tiers)
+    flat_name = " ".join(f"WHEN '{s}' THEN {_quote(c.destination)}"
+                         for s, c in spec.flats.items())
+    allowance = " ".join(f"WHEN {_quote(p)} THEN {b.allowance}"
+                         for p, b in spec.bundles.items())
+    waives = ", ".join(_quote(p) for p, b in spec.bundles.items() if b.waive_connect)
+    tiered = [(s, c) for s, c in spec.flats.items() if c.tiers]
+    tiered_sql = " UNION ALL ".join(f"""
+        SELECT event_id, before, q,
+               CASE WHEN q > 0 THEN {c.connect} ELSE 0 END
+               + {_graduated(c, 'before + q')} - {_graduated(c, 'before')} AS amount_n,
+               {_tier(c, 'before + q')} AS tier
+        FROM (SELECT event_id, q,
+                     coalesce(sum(q) OVER (PARTITION BY subscriber_id, period, plan_id
+                                           ORDER BY started_at, event_id
+                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                              0) AS before
+              FROM (SELECT *, CASE WHEN quantity > 0 THEN (quantity + {c.increment - 1})
+                                   // {c.increment} * {c.increment} ELSE 0 END AS q
+                    FROM base WHERE service = {_quote(s)} AND unrated_reason IS NULL
+                                AND plan_id IS NOT NULL))""" for s, c in tiered) or \
+        "SELECT NULL::VARCHAR AS event_id, 0 AS before, 0 AS q, 0 AS amount_n, 0 AS tier"
     priced = ", ".join(f"'{s}'" for s in ["voice", *spec.flats])
-    usage_cols = ("u.* EXCLUDE (unrated_reason, reason, prefix, billed, amount_n),"
+    default = "NULL" if spec.default_plan is None else _quote(spec.default_plan)
+    zone = _quote(spec.zone)
+    usage_cols = ("u.* EXCLUDE (unrated_reason, reason, prefix, billed, amount_n, plan,"
+                  " dest_name, covered, tier_n, period),"
                   if keep_usage else "u.event_id,")
     return f"""
-    WITH voice AS (
-        SELECT event_id, quantity AS q, epoch_us(started_at) AS t0,
+    WITH base AS (
+        SELECT u.event_id, u.subscriber_id, u.service, u.started_at, u.quantity,
+               u.destination, u.unrated_reason, coalesce(h.plan_id, {default}) AS plan_id,
+               timezone({zone}, date_trunc('month', timezone({zone}, u.started_at)))
+                   AS period
+        FROM {usage} u LEFT JOIN held h ON h.subscriber_id = u.subscriber_id
+    ),
+    voice AS (
+        SELECT event_id, subscriber_id, period, plan_id, quantity AS q,
+               epoch_us(started_at) AS t0,
                CASE WHEN starts_with(destination, '+') THEN substr(destination, 2)
                     ELSE destination END AS dest
-        FROM {usage}
-        WHERE service = 'voice' AND unrated_reason IS NULL
+        FROM base
+        WHERE service = 'voice' AND unrated_reason IS NULL AND plan_id IS NOT NULL
     ),
     matched AS (
-        SELECT v.event_id, v.q, v.t0,
-               coalesce({', '.join(f'p{n}.prefix' for n in lengths)}) AS prefix
+        SELECT v.*, coalesce({', '.join(f'p{n}.prefix' for n in lengths)}) AS prefix
         FROM voice v
         {joins}
     ),
     started AS (  -- the band at the call's start prices the connect fee and first block
-        SELECT m.event_id, m.q, m.t0, m.prefix, d.rate_n AS r0, d.connect_n AS c0
+        SELECT m.event_id, m.subscriber_id, m.period, m.plan_id, m.q, m.t0, m.prefix,
+               d.destination AS dest_name, d.rate_n AS r0, d.connect_n AS c0,
+               CASE WHEN m.q > 0 THEN greatest(m.q, {f}) ELSE 0 END AS billed,
+               CASE m.plan_id {allowance} ELSE 0 END AS allowance
         FROM matched m
         ASOF JOIN segments s ON m.t0 >= s.seg_from
         JOIN deck d ON d.prefix = m.prefix AND d.band = s.band
         WHERE m.prefix IS NOT NULL
     ),
+    drawn AS (  -- the bundle: what the subscriber's earlier calls of the period left
+        SELECT *,
+               CAST(least(billed, greatest(0, allowance - coalesce(sum(billed) OVER (
+                   PARTITION BY subscriber_id, period, plan_id ORDER BY t0, event_id
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))) AS BIGINT)
+                   AS covered
+        FROM started
+    ),
     parts AS (  -- seconds F..q-1, each in the band in force when it starts
-        SELECT st.event_id,
-               (2 * d.rate_n * (least(st.q, (s.seg_to - st.t0 + 999999) // 1000000)
-                   - greatest({f}, (s.seg_from - st.t0 + 999999) // 1000000))
-                + {unit}) // {2 * unit} AS cost,
-               least(st.q, (s.seg_to - st.t0 + 999999) // 1000000)
-                   - greatest({f}, (s.seg_from - st.t0 + 999999) // 1000000) AS seconds
-        FROM started st
+        SELECT st.event_id, d.rate_n, st.covered,
+               least(st.q, (s.seg_to - st.t0 + 999999) // 1000000) AS part_end,
+               greatest({f}, (s.seg_from - st.t0 + 999999) // 1000000) AS part_begin
+        FROM drawn st
         JOIN segments s ON s.seg_from < st.t0 + st.q * 1000000
                        AND s.seg_to > st.t0 + {f} * 1000000
         JOIN deck d ON d.prefix = st.prefix AND d.band = s.band
         WHERE st.q > {f}
     ),
-    per_second AS (
-        SELECT event_id, sum(cost) AS cost FROM parts WHERE seconds > 0 GROUP BY event_id
+    per_second AS (  -- each part pays for its seconds past the covered ones
+        SELECT event_id,
+               sum({_half_up("rate_n * greatest(0, part_end - greatest(part_begin, covered))",
+                             unit)}) AS cost
+        FROM parts WHERE part_end > part_begin GROUP BY event_id
     ),
     voice_rated AS (
-        SELECT st.event_id, st.prefix,
-               CASE WHEN st.q > 0 THEN greatest(st.q, {f}) ELSE 0 END AS billed,
-               CASE WHEN st.q > 0 THEN st.c0 + (2 * st.r0 * {f} + {unit}) // {2 * unit}
-                                       + coalesce(ps.cost, 0)
+        SELECT st.event_id, st.prefix, st.dest_name, st.billed, st.covered,
+               CASE WHEN st.q > 0 THEN
+                   CASE WHEN st.plan_id IN ({waives or 'NULL'}) AND st.covered > 0
+                             AND st.covered = st.billed THEN 0 ELSE st.c0 END
+                   + {_half_up(f"st.r0 * greatest(0, {f} - st.covered)", unit)}
+                   + coalesce(ps.cost, 0)
                     ELSE 0 END AS amount_n
-        FROM started st LEFT JOIN per_second ps USING (event_id)
+        FROM drawn st LEFT JOIN per_second ps USING (event_id)
     ),
+    tiered AS ({tiered_sql}),
     rated AS (
-        SELECT u.*,
+        SELECT u.*, b.plan_id AS plan, b.period,
                coalesce(u.unrated_reason,
-                        CASE WHEN u.service NOT IN ({priced}) THEN '{NO_TARIFF}'
+                        CASE WHEN b.plan_id IS NULL THEN '{NO_SUBSCRIPTION}'
+                             WHEN u.service NOT IN ({priced}) THEN '{NO_TARIFF}'
                              WHEN u.service = 'voice' AND vr.event_id IS NULL
                                  THEN '{NO_RATE}' END) AS reason,
                CASE WHEN u.service = 'voice' THEN vr.prefix ELSE '' END AS prefix,
+               CASE WHEN u.service = 'voice' THEN vr.dest_name
+                    ELSE CASE u.service {flat_name} END END AS dest_name,
                CASE WHEN u.service = 'voice' THEN vr.billed
                     ELSE CASE u.service {flat_billed} END END AS billed,
+               CASE WHEN u.service = 'voice' THEN vr.covered ELSE 0 END AS covered,
+               t.tier AS tier_n,
                CASE WHEN u.service = 'voice' THEN vr.amount_n
-                    ELSE CASE u.service {flat_amount} END END AS amount_n
+                    WHEN t.event_id IS NOT NULL THEN t.amount_n
+                    ELSE CASE u.service {flat_amount or "WHEN NULL THEN 0"} END
+               END AS amount_n
         FROM {usage} u
+        JOIN (SELECT event_id AS base_id, plan_id, period FROM base) b
+            ON b.base_id = u.event_id
         LEFT JOIN voice_rated vr ON u.service = 'voice' AND vr.event_id = u.event_id
+        LEFT JOIN tiered t ON t.event_id = u.event_id
     )
     SELECT {usage_cols}
            CASE WHEN u.reason IS NULL THEN '{RATED}' ELSE '{UNRATED}' END AS status,
            u.reason,
            CASE WHEN u.reason IS NULL THEN u.prefix END AS matched_prefix,
+           CASE WHEN u.reason IS NULL THEN u.plan END AS plan_id,
+           CASE WHEN u.reason IS NULL THEN u.dest_name END AS destination_name,
            CASE WHEN u.reason IS NULL THEN u.billed ELSE 0 END AS billed_quantity,
+           CASE WHEN u.reason IS NULL THEN u.covered ELSE 0 END AS bundle_quantity,
+           CAST(CASE WHEN u.reason IS NULL THEN u.tier_n END AS INTEGER) AS tier,
            CASE WHEN u.reason IS NULL THEN
                CAST(u.amount_n AS DECIMAL(38,0)) * CAST('0.000000001' AS DECIMAL(18,9))
-           END AS amount
+           END AS amount,
+           u.period AS usage_period_start
     FROM rated u
     """
 
@@ -178,17 +283,25 @@ def _day_range(con: duckdb.DuckDBPyConnection, usage: str) -> tuple[date, date]:
     return lo.date() - timedelta(days=2), hi.date() + timedelta(days=2)
 
 
-def prepare(con: duckdb.DuckDBPyConnection, catalog: str | Path, usage: str) -> Spec:
+def prepare(con: duckdb.DuckDBPyConnection, catalog: str | Path, usage: str,
+            accounts: str | Path | None = None) -> Spec:
+    """The tariff's tables and ``held`` (subscriber_id, plan_id) from the accounts."""
     spec = read_spec(catalog)
+    con.execute("SET TimeZone = 'UTC'")  # instants come out as UTC, as ratecycle writes them
+    held = read_accounts(accounts).select("subscriber_id", "plan_id")
+    con.register("held_frame", held.to_arrow())
+    con.execute("CREATE OR REPLACE TEMP TABLE held AS SELECT * FROM held_frame")
+    con.unregister("held_frame")
     load_tariff(con, spec, *_day_range(con, usage))
     _check_prefix_lengths(con)
     return spec
 
 
 def rate_table(con: duckdb.DuckDBPyConnection, catalog: str | Path, usage: str = "usage",
-               out: str = "rated", keep_usage: bool = False) -> None:
+               out: str = "rated", keep_usage: bool = False,
+               accounts: str | Path | None = None) -> None:
     """In memory: rate the table ``usage`` into the table ``out``."""
-    spec = prepare(con, catalog, usage)
+    spec = prepare(con, catalog, usage, accounts)
     con.execute(f"CREATE OR REPLACE TABLE {out} AS {rating_query(spec, usage, keep_usage)}")
 
 
@@ -198,11 +311,12 @@ def parquet_source(files: list[str | Path]) -> str:
 
 
 def rate_files(files: list[str | Path], catalog: str | Path, out: str | Path,
-               con: duckdb.DuckDBPyConnection | None = None) -> None:
+               con: duckdb.DuckDBPyConnection | None = None,
+               accounts: str | Path | None = None) -> None:
     """End to end: usage Parquet files in, one rated Parquet file out (usage columns and
     the rated columns)."""
     con = con or duckdb.connect()
     source = parquet_source(files)
-    spec = prepare(con, catalog, source)
+    spec = prepare(con, catalog, source, accounts)
     con.execute(f"COPY ({rating_query(spec, source, keep_usage=True)}) "
                 f"TO '{Path(out)}' (FORMAT parquet)")

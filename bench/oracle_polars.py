@@ -4,8 +4,13 @@ No Numba and none of ratecycle's rating code: one join per prefix length for the
 prefix, an as-of join for the band at an instant, and the seconds of a call exploded over
 the band segments it crosses. Money is Int64 nanos from the deck's decimal text to the
 end, converted to Decimal(38, 9) once; each part of a call reaches 9 places half-up.
-BUNDLE / GRADUATED: bundle depletion and graduated data tiers go here once the catalog
-has them (see bench/generate.py).
+
+Bundles: a running total of billed seconds per subscriber and billing period (``cum_sum``
+over the group, rows sorted by start and event id) says what each call finds left; the
+call is covered from its start, and each part pays for its seconds past the covered ones.
+Graduated tiers: the same running total of billed units gives each event's ``before``;
+its cost is G(before + q) - G(before), G summed tier by tier as whole units times the
+rate plus the remainder's exact cost, rounded half up once.
 """
 
 from __future__ import annotations
@@ -16,7 +21,18 @@ from pathlib import Path
 
 import polars as pl
 
-from .oracle_spec import NO_RATE, NO_TARIFF, OUTPUT_SCHEMA, RATED, UNRATED, Spec, read_spec
+from .oracle_spec import (
+    NO_RATE,
+    NO_SUBSCRIPTION,
+    NO_TARIFF,
+    OUTPUT_SCHEMA,
+    RATED,
+    UNRATED,
+    Flat,
+    Spec,
+    read_accounts,
+    read_spec,
+)
 
 MICROS = 1_000_000
 FAR = 2**62
@@ -33,7 +49,7 @@ def read_deck(spec: Spec) -> pl.DataFrame:
     if "connect_fee" not in deck.columns:
         deck = deck.with_columns(connect_fee=pl.lit("0"))
     return deck.select(
-        "prefix", "band", rate_n=_nanos("rate"),
+        "prefix", "band", "destination", rate_n=_nanos("rate"),
         connect_n=_nanos("connect_fee").fill_null(0),
     )
 
@@ -86,17 +102,39 @@ def _half_up(numerator: pl.Expr, denominator: int) -> pl.Expr:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
+def _bundle_use(calls: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """Add ``covered`` (seconds the plan's bundle covers, from the call's start) and
+    ``waive`` (no connect fee) to calls with ``billed``, in event order per subscriber and
+    billing period."""
+    allowance = {p: b.allowance for p, b in spec.bundles.items()}
+    waives = {p: b.waive_connect for p, b in spec.bundles.items()}
+    keys = ["subscriber_id", "period", "plan_id"]
+    calls = calls.sort(*keys, "t0", "event_id").with_columns(
+        allowance=pl.col("plan_id").replace_strict(allowance, default=0, return_dtype=pl.Int64))
+    calls = calls.with_columns(
+        before=pl.col("billed").cum_sum().over(keys) - pl.col("billed"))
+    calls = calls.with_columns(covered=pl.min_horizontal(
+        "billed", (pl.col("allowance") - pl.col("before")).clip(lower_bound=0)))
+    return calls.with_columns(waive=pl.col("plan_id").replace_strict(
+        waives, default=False, return_dtype=pl.Boolean)
+        & (pl.col("covered") > 0) & (pl.col("covered") == pl.col("billed")))
+
+
 def rate_voice(voice: pl.DataFrame, spec: Spec, deck: pl.DataFrame,
                segs: pl.DataFrame) -> pl.DataFrame:
-    """event_id, prefix, billed, amount_n of the voice calls with a prefix."""
+    """event_id, prefix, billed, covered, dest_name, amount_n of the voice calls with a
+    prefix (``voice``: event_id, q, t0, dest, subscriber_id, period, plan_id)."""
     f, unit = spec.first_block, spec.voice_unit
     calls = voice.with_columns(prefix=longest_prefix(voice, deck)).filter(
-        pl.col("prefix").is_not_null()).select("event_id", "prefix", "q", "t0")
+        pl.col("prefix").is_not_null())
     by_start = segs.select("seg_from", "seg", "band").sort("seg_from")
     calls = calls.sort("t0").join_asof(by_start, left_on="t0", right_on="seg_from",
                                        strategy="backward")
     calls = calls.join(deck, on=["prefix", "band"], how="left").select(
-        "event_id", "prefix", "q", "t0", r0="rate_n", c0="connect_n")
+        "event_id", "prefix", "destination", "q", "t0", "subscriber_id", "period", "plan_id",
+        r0="rate_n", c0="connect_n",
+        billed=pl.when(pl.col("q") > 0).then(pl.max_horizontal("q", pl.lit(f))).otherwise(0))
+    calls = _bundle_use(calls, spec)
     # Seconds F..q-1: the segments holding the first and the last of them, then one part
     # per segment in between (a call crosses few).
     long = calls.filter(pl.col("q") > f).with_columns(
@@ -106,23 +144,50 @@ def rate_voice(voice: pl.DataFrame, spec: Spec, deck: pl.DataFrame,
     long = long.drop("seg_from").sort("b").join_asof(
         by_start.select(seg_b="seg", seg_from="seg_from"), left_on="b", right_on="seg_from",
         strategy="backward")
-    parts = long.select("event_id", "prefix", "q", "t0",
+    parts = long.select("event_id", "prefix", "q", "t0", "covered",
                         seg=pl.int_ranges("seg_a", pl.col("seg_b") + 1)).explode("seg")
     parts = parts.join(segs, on="seg").with_columns(
-        seconds=pl.min_horizontal("q", (pl.col("seg_to") - pl.col("t0") + MICROS - 1)
-                                  // MICROS)
-        - pl.max_horizontal(pl.lit(f), (pl.col("seg_from") - pl.col("t0") + MICROS - 1)
-                            // MICROS)).filter(pl.col("seconds") > 0)
+        end=pl.min_horizontal("q", (pl.col("seg_to") - pl.col("t0") + MICROS - 1) // MICROS),
+        begin=pl.max_horizontal(pl.lit(f), (pl.col("seg_from") - pl.col("t0") + MICROS - 1)
+                                // MICROS)).filter(pl.col("end") > pl.col("begin"))
+    # what the bundle leaves of a part: its seconds after the first `covered` of the call
+    parts = parts.with_columns(uncovered=(pl.col("end") - pl.max_horizontal(
+        "begin", "covered")).clip(lower_bound=0))
     parts = parts.join(deck, on=["prefix", "band"], how="left").group_by("event_id").agg(
-        cost=_half_up(pl.col("rate_n") * pl.col("seconds"), unit).sum())
+        cost=_half_up(pl.col("rate_n") * pl.col("uncovered"), unit).sum())
     calls = calls.join(parts, on="event_id", how="left")
+    first_left = (pl.lit(f) - pl.col("covered")).clip(lower_bound=0)
     return calls.select(
-        "event_id", "prefix",
-        billed=pl.when(pl.col("q") > 0).then(pl.max_horizontal("q", pl.lit(f))).otherwise(0),
+        "event_id", "prefix", "billed", "covered", dest_name="destination",
         amount_n=pl.when(pl.col("q") > 0).then(
-            pl.col("c0") + _half_up(pl.col("r0") * f, unit) + pl.col("cost").fill_null(0))
+            pl.when(pl.col("waive")).then(0).otherwise(pl.col("c0"))
+            + _half_up(pl.col("r0") * first_left, unit) + pl.col("cost").fill_null(0))
         .otherwise(0),
     )
+
+
+def graduated_price(flat: Flat, x: pl.Expr) -> pl.Expr:
+    """G(x): the first ``x`` units of a period under ``flat.tiers``, in nanos, rounded half
+    up once (whole rate units exactly, the remainders summed before the one rounding)."""
+    whole, rest, low = pl.lit(0, pl.Int64), pl.lit(0, pl.Int64), 0
+    for up_to, rate in flat.tiers:
+        inside = (x - low).clip(lower_bound=0)
+        if up_to is not None:
+            inside = pl.min_horizontal(inside, pl.lit(up_to - low))
+        whole = whole + rate * (inside // flat.unit)
+        rest = rest + rate * (inside % flat.unit)
+        if up_to is None:
+            break
+        low = up_to
+    return whole + _half_up(rest, flat.unit)
+
+
+def tier_of(flat: Flat, x: pl.Expr) -> pl.Expr:
+    """1-based tier holding unit number ``x`` (bounds inclusive); 0 for x = 0."""
+    tier = pl.lit(len(flat.tiers))
+    for k in range(len(flat.tiers) - 2, -1, -1):
+        tier = pl.when(x <= flat.tiers[k][0]).then(k + 1).otherwise(tier)
+    return pl.when(x > 0).then(tier).otherwise(0).cast(pl.Int32)
 
 
 def _day_range(usage: pl.DataFrame) -> tuple[date, date]:
@@ -136,55 +201,96 @@ def _day_range(usage: pl.DataFrame) -> tuple[date, date]:
     return lo.date() - timedelta(days=2), hi.date() + timedelta(days=2)
 
 
-def rate(usage: pl.DataFrame, catalog: str | Path, keep_usage: bool = False) -> pl.DataFrame:
+def _period(spec: Spec) -> pl.Expr:
+    """The start (UTC, µs) of the calendar month in the catalog's zone holding the start."""
+    local = pl.col("started_at").dt.convert_time_zone(spec.zone).dt.replace_time_zone(None)
+    return (local.dt.truncate("1mo").dt.replace_time_zone(spec.zone, non_existent="raise",
+                                                           ambiguous="raise")
+            .dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC")))
+
+
+def rate(usage: pl.DataFrame, catalog: str | Path, keep_usage: bool = False,
+         accounts: str | Path | None = None) -> pl.DataFrame:
     """Rate a usage frame: the rated columns of OUTPUT_SCHEMA (after the usage columns
-    with ``keep_usage``), in the input's row order."""
+    with ``keep_usage``), in the input's row order. ``accounts``: the accounts Parquet
+    (who holds which plan); without it every subscriber holds the default plan."""
     spec = read_spec(catalog)
     deck = read_deck(spec)
     segs = segments(spec, *_day_range(usage))
-    voice = usage.filter((pl.col("service") == "voice") & pl.col("unrated_reason").is_null())
+    held = read_accounts(accounts).select("subscriber_id", "plan_id")
+    work = usage.select("event_id", "subscriber_id", "service", "started_at", "quantity",
+                        "destination", "unrated_reason").join(
+        held, on="subscriber_id", how="left", maintain_order="left").with_columns(
+        plan_id=pl.col("plan_id").fill_null(pl.lit(spec.default_plan, pl.String)),
+        period=_period(spec))
+    voice = work.filter((pl.col("service") == "voice") & pl.col("unrated_reason").is_null()
+                        & pl.col("plan_id").is_not_null())
     voice = voice.select(
-        "event_id", q="quantity", t0=pl.col("started_at").dt.epoch("us"),
+        "event_id", "subscriber_id", "period", "plan_id", q="quantity",
+        t0=pl.col("started_at").dt.epoch("us"),
         dest=pl.col("destination").fill_null("").str.strip_prefix("+"))
     voice_rated = rate_voice(voice, spec, deck, segs)
 
-    flat_billed, flat_amount = pl.lit(None, pl.Int64), pl.lit(None, pl.Int64)
-    for service, c in spec.flats.items():
-        billed = pl.when(pl.col("quantity") > 0).then(
-            (pl.col("quantity") + c.increment - 1) // c.increment * c.increment).otherwise(0)
-        amount = pl.when(pl.col("quantity") > 0).then(
-            c.connect + _half_up(c.rate * billed, c.unit)).otherwise(0)
-        is_it = pl.col("service") == service
-        flat_billed = pl.when(is_it).then(billed).otherwise(flat_billed)
-        flat_amount = pl.when(is_it).then(amount).otherwise(flat_amount)
-
     priced = ["voice", *spec.flats]
     is_voice = pl.col("service") == "voice"
-    out = usage.join(voice_rated, on="event_id", how="left", maintain_order="left")
+    out = work.join(voice_rated, on="event_id", how="left", maintain_order="left")
     out = out.with_columns(reason=pl.coalesce(
         pl.col("unrated_reason"),
+        pl.when(pl.col("plan_id").is_null()).then(pl.lit(NO_SUBSCRIPTION)),
         pl.when(~pl.col("service").is_in(priced)).then(pl.lit(NO_TARIFF)),
         pl.when(is_voice & pl.col("prefix").is_null()).then(pl.lit(NO_RATE)),
     ))
     ok = pl.col("reason").is_null()
+    # Flat services: billed units in F/F increments; a graduated charge prices each event
+    # by the subscriber's billed units of the charge before it in the period.
+    out = out.with_columns(flat_billed=pl.when(pl.col("quantity") > 0).then(
+        pl.col("quantity")).otherwise(0))
+    flat_billed, flat_amount = pl.lit(None, pl.Int64), pl.lit(None, pl.Int64)
+    flat_tier, flat_name = pl.lit(None, pl.Int32), pl.lit(None, pl.String)
+    keys = ["subscriber_id", "period", "plan_id", "service"]
+    for service, c in spec.flats.items():
+        is_it = pl.col("service") == service
+        billed = (pl.col("flat_billed") + c.increment - 1) // c.increment * c.increment
+        if c.tiers:
+            out = out.with_columns(_q=pl.when(is_it & ok).then(billed).otherwise(0))
+            out = out.with_columns(_before=(pl.col("_q").cum_sum() - pl.col("_q"))
+                                   .over(keys, order_by=["started_at", "event_id"]))
+            after = pl.col("_before") + pl.col("_q")
+            amount = (pl.when(pl.col("_q") > 0).then(c.connect).otherwise(0)
+                      + graduated_price(c, after) - graduated_price(c, pl.col("_before")))
+            flat_tier = pl.when(is_it).then(tier_of(c, after)).otherwise(flat_tier)
+        else:
+            amount = pl.when(pl.col("quantity") > 0).then(
+                c.connect + _half_up(c.rate * billed, c.unit)).otherwise(0)
+        flat_billed = pl.when(is_it).then(billed).otherwise(flat_billed)
+        flat_amount = pl.when(is_it).then(amount).otherwise(flat_amount)
+        flat_name = pl.when(is_it).then(pl.lit(c.destination)).otherwise(flat_name)
     out = out.with_columns(
         status=pl.when(ok).then(pl.lit(RATED)).otherwise(pl.lit(UNRATED)),
         matched_prefix=pl.when(ok).then(
             pl.when(is_voice).then(pl.col("prefix")).otherwise(pl.lit(""))),
+        plan_id=pl.when(ok).then(pl.col("plan_id")),
+        destination_name=pl.when(ok).then(
+            pl.when(is_voice).then(pl.col("dest_name")).otherwise(flat_name)),
         billed_quantity=pl.when(ok).then(
             pl.when(is_voice).then(pl.col("billed")).otherwise(flat_billed)).otherwise(0),
+        bundle_quantity=pl.when(ok & is_voice).then(pl.col("covered")).otherwise(0),
+        tier=pl.when(ok & ~is_voice).then(flat_tier),
         amount=pl.when(ok).then(
             pl.when(is_voice).then(pl.col("amount_n")).otherwise(flat_amount)
             .cast(pl.Decimal(38, 0)) * NANO),
+        usage_period_start=pl.col("period"),
     )
     rated_cols = [pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items()]
     if keep_usage:
         usage_cols = [c for c in usage.columns if c not in ("unrated_reason", "event_id")]
-        return out.select(rated_cols[0], *usage_cols, *rated_cols[1:])
+        return usage.select(pl.col("event_id"), *usage_cols).hstack(
+            out.select(rated_cols[1:]))
     return out.select(rated_cols)
 
 
-def rate_files(files: list[str | Path], catalog: str | Path, out: str | Path) -> None:
+def rate_files(files: list[str | Path], catalog: str | Path, out: str | Path,
+               accounts: str | Path | None = None) -> None:
     """End to end: usage Parquet files in, one rated Parquet file out."""
     usage = pl.read_parquet([str(p) for p in files])
-    rate(usage, catalog, keep_usage=True).write_parquet(out)
+    rate(usage, catalog, keep_usage=True, accounts=accounts).write_parquet(out)

@@ -13,9 +13,20 @@ What the oracles implement (the shape ``bench/generate.py`` writes):
   priced in the band in force when it starts, the first block and the connect fee in the
   band at the call's start);
 - other services at a flat ``rate`` per unit with F/F increments, priced at their start;
-- every plan pricing alike (plan selection does not change a price).
-BUNDLE / GRADUATED: bundles and graduated tiers are not in the catalog yet; when
-generate.py adds them, read them here and price them in both oracles.
+- every plan pricing alike, except for one optional voice bundle per plan: ``allowance``
+  seconds per subscriber and billing period, drawn by the subscriber's rated calls in
+  event order (start, then event id), in billed seconds; a partly covered call is
+  covered from its start (the first block first), every part paying for its seconds
+  after the covered ones; a ``waived`` connect fee is dropped when the call is covered
+  whole;
+- graduated ``tiers`` on a flat charge: each event costs G(before + q) - G(before), q its
+  billed units and ``before`` the billed units of the subscriber's earlier events of the
+  charge in the billing period, G the exact tiered price rounded half up once to 9 places;
+- billing periods: calendar months in the catalog's zone (no customer zone, cycle or
+  anchor in the accounts, no collection window, so no late usage);
+- bills (``oracle_bills``): a line per subscriber, plan, service and destination name,
+  its sum rounded half up to cents; percentage discounts held in the accounts, each line
+  rounded; exclusive plan taxes rounded once per bill.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import yaml
 
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "message": 1, "byte": 1, "unit": 1,
          "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+MINOR_UNITS = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "JPY": 0, "BHD": 3}
 WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 
 # The rated columns the oracles write, named and typed as in ratecycle's rated usage.
@@ -37,11 +49,16 @@ OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     "status": pl.String(),
     "reason": pl.String(),
     "matched_prefix": pl.String(),
+    "plan_id": pl.String(),
+    "destination_name": pl.String(),
     "billed_quantity": pl.Int64(),
+    "bundle_quantity": pl.Int64(),
+    "tier": pl.Int32(),
     "amount": pl.Decimal(38, 9),
+    "usage_period_start": pl.Datetime("us", "UTC"),
 }
 RATED, UNRATED = "rated", "unrated"
-NO_RATE, NO_TARIFF = "no_rate", "no_tariff"
+NO_RATE, NO_TARIFF, NO_SUBSCRIPTION = "no_rate", "no_tariff", "no_subscription"
 
 
 class UnsupportedTariff(ValueError):
@@ -77,11 +94,29 @@ class Band:
 @dataclass(frozen=True)
 class Flat:
     service: str
-    rate: int  # nanos per unit
+    rate: int  # nanos per unit (0 with tiers)
     unit: int  # quantity units per rate unit
     increment: int
     connect: int
     destination: str
+    # graduated: (upper bound in quantity units, inclusive, or None; nanos per unit)
+    tiers: tuple[tuple[int | None, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class VoiceBundle:
+    name: str
+    allowance: int  # seconds
+    waive_connect: bool
+
+
+@dataclass(frozen=True)
+class Billing:
+    """What bills need: the currency's minor units, percentage discounts by id (numerator,
+    denominator) and each plan's exclusive taxes (name, numerator, denominator)."""
+    minor_units: int
+    discounts: dict[str, tuple[int, int]]
+    taxes: dict[str, tuple[tuple[str, int, int], ...]]
 
 
 @dataclass(frozen=True)
@@ -92,12 +127,22 @@ class Spec:
     voice_unit: int
     first_block: int  # F of the voice increments F/1
     flats: dict[str, Flat]
+    default_plan: str | None
+    bundles: dict[str, VoiceBundle]  # plan id -> its voice bundle (plans without: absent)
+    billing: Billing
 
     @property
     def band_edges(self) -> list[int]:
         """Seconds of the local day where some band starts or ends."""
         return sorted({0} | {b.start_s for b in self.bands} | {b.end_s for b in self.bands
                                                                 if b.end_s < 86400})
+
+
+def fraction(text) -> tuple[int, int]:
+    """Decimal text -> (numerator, denominator), exactly."""
+    sign, digits, exponent = Decimal(str(text)).as_tuple()
+    num = int("".join(map(str, digits))) * (-1 if sign else 1)
+    return (num * 10**exponent, 1) if exponent >= 0 else (num, 10**-exponent)
 
 
 def _increments(text) -> tuple[int, int]:
@@ -110,8 +155,14 @@ def read_spec(catalog_path: str | Path) -> Spec:
     raw = yaml.safe_load(path.read_text())
     if raw.get("holidays") or raw.get("profiles") or raw.get("rates"):
         raise UnsupportedTariff("holidays, profiles and named rates are not implemented")
-    if raw.get("rounding", {}).get("profile", "native") != "native":
+    rounding = raw.get("rounding") or {}
+    if rounding.get("profile", "native") != "native":
         raise UnsupportedTariff("only the native rounding profile is implemented")
+    if (rounding.get("line", "half_up"), rounding.get("tax", "half_up"),
+            rounding.get("tax_scope", "invoice")) != ("half_up", "half_up", "invoice"):
+        raise UnsupportedTariff("bills: only half_up lines and taxes, rounded per invoice")
+    if raw.get("collection_window_hours") is not None or raw.get("taxes"):
+        raise UnsupportedTariff("collection windows and catalog-level taxes not implemented")
     bands = []
     for name, band in (raw.get("bands") or {}).items():
         unknown = set(band) - {"weekdays", "from", "to", "weight"}
@@ -131,12 +182,35 @@ def read_spec(catalog_path: str | Path) -> Spec:
     charges = [tuple(sorted((c["service"], repr(sorted(c.items()))) for c in p["charges"]))
                for p in plans]
     if len(set(charges)) != 1:
-        # BUNDLE / GRADUATED: plans differ once voice300 has its bundle; then the oracles
-        # need the accounts (subscriber -> plan) and this check goes.
-        raise UnsupportedTariff("plans price differently; plan selection is not implemented")
+        raise UnsupportedTariff("plans price differently; only bundles may differ")
+    bundles, taxes = {}, {}
+    for p in plans:
+        if set(p) - {"id", "default", "taxes", "charges", "bundles"}:
+            raise UnsupportedTariff(f"plan {p['id']}: {sorted(set(p) - {'id'})}")
+        found = p.get("bundles") or []
+        if len(found) > 1 or any(b["service"] != "voice" or b.get("destinations")
+                                 or b.get("bands") for b in found):
+            raise UnsupportedTariff(f"plan {p['id']}: one voice bundle for every "
+                                    "destination and band is implemented")
+        for b in found:
+            bundles[p["id"]] = VoiceBundle(b["name"],
+                                           int(b["allowance"]) * UNITS[b.get("per", "unit")],
+                                           b.get("connect_fee", "charged") == "waived")
+        for t in p.get("taxes") or []:
+            if set(t) - {"name", "rate"}:
+                raise UnsupportedTariff(f"plan {p['id']}: tax {t['name']}: only exclusive "
+                                        "taxes for every customer and service")
+        taxes[p["id"]] = tuple((t["name"], *fraction(t["rate"])) for t in p.get("taxes") or [])
+    discounts = {}
+    for name, d in (raw.get("discounts") or {}).items():
+        if d.get("kind") != "percentage" or set(d) - {"kind", "value"}:
+            raise UnsupportedTariff(f"discount {name}: only unrestricted percentages")
+        discounts[name] = fraction(d["value"])
+    default = next((p["id"] for p in plans if p.get("default")), None)
     flats, voice = {}, None
     for c in plans[0]["charges"]:
-        known = {"service", "deck", "rate", "per", "increments", "connect_fee", "destination"}
+        known = {"service", "deck", "rate", "per", "increments", "connect_fee", "destination",
+                 "tiers"}
         if set(c) - known:
             raise UnsupportedTariff(f"charge {c['service']}: {sorted(set(c) - known)}")
         if "deck" in c:
@@ -147,9 +221,17 @@ def read_spec(catalog_path: str | Path) -> Spec:
         first, nxt = _increments(c.get("increments", "1/1"))
         if first != nxt:
             raise UnsupportedTariff(f"{c['service']}: increments {first}/{nxt}")
-        flats[c["service"]] = Flat(c["service"], nanos(c["rate"]), UNITS[c.get("per", "unit")],
+        unit = UNITS[c.get("per", "unit")]
+        tiers = ()
+        if "tiers" in c:
+            if c["tiers"].get("model") != "graduated" or "rate" in c or any(
+                    set(t) - {"up_to", "rate"} for t in c["tiers"]["tiers"]):
+                raise UnsupportedTariff(f"{c['service']}: only graduated tiers, no flat fees")
+            tiers = tuple((None if t.get("up_to") is None else int(t["up_to"]) * unit,
+                           nanos(t["rate"])) for t in c["tiers"]["tiers"])
+        flats[c["service"]] = Flat(c["service"], 0 if tiers else nanos(c["rate"]), unit,
                                    first, nanos(c.get("connect_fee", "0")),
-                                   c.get("destination") or c["service"])
+                                   c.get("destination") or c["service"], tiers)
     if voice is None:
         raise UnsupportedTariff("no voice deck charge")
     deck = path.parent / raw["decks"][voice["deck"]]["file"]
@@ -162,4 +244,36 @@ def read_spec(catalog_path: str | Path) -> Spec:
         raise UnsupportedTariff(f"deck increments {sorted(parsed)}: one F/1 is implemented")
     return Spec(zone=raw.get("timezone", "UTC"), bands=tuple(bands), deck=deck,
                 voice_unit=UNITS[voice.get("per", "minute")],
-                first_block=next(iter(parsed))[0], flats=flats)
+                first_block=next(iter(parsed))[0], flats=flats, default_plan=default,
+                bundles=bundles,
+                billing=Billing(MINOR_UNITS[raw["currency"]], discounts, taxes))
+
+
+ACCOUNT_COLUMNS = {"subscriber_id", "plan_id", "customer_id", "discounts"}
+
+
+def read_accounts(path: str | Path | None) -> pl.DataFrame:
+    """subscriber_id, plan_id, customer_id, discounts (a list of ids) from an accounts
+    Parquet file with one subscription per subscriber and nothing the oracles do not
+    implement (zones, cycles, anchors, start and end, trials, jurisdictions)."""
+    schema = {"subscriber_id": pl.String, "plan_id": pl.String, "customer_id": pl.String,
+              "discounts": pl.List(pl.String)}
+    if path is None:
+        return pl.DataFrame(schema=schema)
+    frame = pl.read_parquet(path)
+    extra = [c for c in frame.columns
+             if c not in ACCOUNT_COLUMNS and frame[c].null_count() < len(frame)]
+    if extra or str(path).endswith((".yaml", ".yml", ".csv")):
+        raise UnsupportedTariff(f"accounts: {extra} not implemented")
+    if frame["subscriber_id"].is_duplicated().any():
+        raise UnsupportedTariff("accounts: one subscription per subscriber is implemented")
+    if "customer_id" not in frame.columns:
+        frame = frame.with_columns(customer_id=pl.col("subscriber_id"))
+    if "discounts" not in frame.columns:
+        frame = frame.with_columns(discounts=pl.lit(None, pl.String))
+    return frame.select(
+        "subscriber_id", "plan_id",
+        customer_id=pl.col("customer_id").fill_null(pl.col("subscriber_id")),
+        discounts=pl.col("discounts").fill_null("").str.split(";")
+        .list.eval(pl.element().filter(pl.element() != "")),
+    )

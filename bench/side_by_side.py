@@ -38,7 +38,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS_DIR = HERE / "results"
 RESULTS_MD = HERE / "RESULTS.md"
-COMPARED = ("status", "reason", "matched_prefix", "billed_quantity", "amount")
+COMPARED = ("status", "reason", "matched_prefix", "plan_id", "destination_name",
+            "billed_quantity", "bundle_quantity", "tier", "amount", "usage_period_start")
 
 # kind -> (label, what it includes)
 KINDS = {
@@ -129,14 +130,14 @@ def _child(kind: str, data: Path, work: Path) -> dict:
         con = duckdb.connect()
         con.execute(f"CREATE TABLE usage AS SELECT * FROM {parquet_source(files)}")
         t = time.perf_counter()
-        rate_table(con, catalog, "usage", "rated", keep_usage=True)
+        rate_table(con, catalog, "usage", "rated", keep_usage=True, accounts=accounts)
         wall = time.perf_counter() - t
         extra["rows"] = con.execute("SELECT count(*) FROM rated").fetchone()[0]
     elif kind == "duckdb_e2e":
         from bench.oracle_duckdb import rate_files
 
         t = time.perf_counter()
-        rate_files(files, catalog, work / E2E_OUTPUTS[kind])
+        rate_files(files, catalog, work / E2E_OUTPUTS[kind], accounts=accounts)
         wall = time.perf_counter() - t
     elif kind == "polars_mem":
         import polars as pl
@@ -145,13 +146,13 @@ def _child(kind: str, data: Path, work: Path) -> dict:
 
         usage = pl.read_parquet([str(f) for f in files])
         t = time.perf_counter()
-        extra["rows"] = len(rate(usage, catalog, keep_usage=True))
+        extra["rows"] = len(rate(usage, catalog, keep_usage=True, accounts=accounts))
         wall = time.perf_counter() - t
     elif kind == "polars_e2e":
         from bench.oracle_polars import rate_files
 
         t = time.perf_counter()
-        rate_files(files, catalog, work / E2E_OUTPUTS[kind])
+        rate_files(files, catalog, work / E2E_OUTPUTS[kind], accounts=accounts)
         wall = time.perf_counter() - t
     else:
         raise SystemExit(f"unknown kind {kind}")

@@ -1,6 +1,9 @@
 """The benchmark's three implementations agree exactly: ratecycle, the DuckDB SQL oracle and
-the plain Polars oracle (bench/) rate a generated 20k-event sample, plus edge cases, to the
-same status, reason, matched prefix, billed quantity and amount (9 decimals) per event."""
+the plain Polars oracle (bench/) rate a generated 20k-event sample of the full tariff
+(bundles and graduated tiers included), plus edge cases, to the same status, reason,
+matched prefix, plan, destination name, billed and bundle quantity, tier, amount (9
+decimals) and billing period per event; and every bill's total (ratecycle's bills.duckdb
+against the SQL bill oracle over each oracle's events) is the same to the cent."""
 
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # bench/ is a folder of scripts beside the packages
     sys.path.insert(0, str(ROOT))
 
-from bench import oracle_duckdb, oracle_polars  # noqa: E402
+from bench import oracle_bills, oracle_duckdb, oracle_polars  # noqa: E402
 from bench.generate import Params, generate, usage_files  # noqa: E402
 from bench.oracle_spec import OUTPUT_SCHEMA  # noqa: E402
+from bills import build_bills  # noqa: E402
 from ingest.schema import USAGE_SCHEMA  # noqa: E402
 from rating import compile_catalog, rate_batch  # noqa: E402
 from rules import load_accounts, load_catalog  # noqa: E402
@@ -59,14 +63,19 @@ def _edge_cases() -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def rated(tmp_path_factory):
+def month(tmp_path_factory):
     folder = tmp_path_factory.mktemp("month")
     generate(Params(20_000, buckets=2), folder)
-    catalog_path = folder / "catalog.yaml"
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rated(month):
+    catalog_path, accounts_path = month / "catalog.yaml", month / "accounts.parquet"
     catalog = load_catalog(catalog_path)
     compiled = compile_catalog(catalog)
-    accounts = load_accounts(folder / "accounts.parquet", catalog)
-    buckets = [pl.read_parquet(f) for f in usage_files(folder)]
+    accounts = load_accounts(accounts_path, catalog)
+    buckets = [pl.read_parquet(f) for f in usage_files(month)]
     buckets.append(_edge_cases())
     ours = pl.concat([rate_batch(b, catalog, compiled, accounts, "test") for b in buckets])
 
@@ -74,10 +83,10 @@ def rated(tmp_path_factory):
     con = duckdb.connect()
     con.register("usage_frame", usage.to_arrow())
     con.execute("CREATE TABLE usage AS SELECT * FROM usage_frame")
-    oracle_duckdb.rate_table(con, catalog_path, "usage", "rated")
+    oracle_duckdb.rate_table(con, catalog_path, "usage", "rated", accounts=accounts_path)
     by_duckdb = con.sql("SELECT * FROM rated").pl()
-    by_polars = oracle_polars.rate(usage, catalog_path)
-    return ours, by_duckdb, by_polars
+    by_polars = oracle_polars.rate(usage, catalog_path, accounts=accounts_path)
+    return ours, by_duckdb, by_polars, usage
 
 
 def _mismatches(ours: pl.DataFrame, theirs: pl.DataFrame) -> pl.DataFrame:
@@ -89,7 +98,7 @@ def _mismatches(ours: pl.DataFrame, theirs: pl.DataFrame) -> pl.DataFrame:
 
 
 def test_sample_exercises_band_splits(rated):
-    ours, _, _ = rated
+    ours = rated[0]
     bands = ours.filter(pl.col("spans").is_not_null()).select(
         pl.col("spans").list.eval(pl.element().struct.field("band").n_unique()).list.first())
     assert (bands.to_series() > 1).sum() >= 5
@@ -100,6 +109,7 @@ def test_sample_exercises_band_splits(rated):
 def test_oracle_agrees_with_ratecycle_on_every_event(rated, oracle):
     ours, theirs = rated[0], rated[oracle]
     assert theirs.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert set(COLUMNS) <= set(ours.columns)
     assert len(theirs) == len(ours)
     assert _mismatches(ours, theirs).head(5).to_dicts() == []
 
@@ -119,3 +129,67 @@ def test_edge_cases_priced_by_hand(rated):
     spans = got["x-into-peak"]["spans"]
     assert [(s["band"], s["slot"], s["billed_quantity"]) for s in spans] == [
         ("offpeak", 0, 60), ("peak", 1, 340)]
+
+
+def test_sample_exercises_bundles_and_tiers(rated):
+    ours = rated[0].filter(pl.col("status") == "rated")
+    drawn = ours.filter(pl.col("bundle_quantity") > 0)
+    partly = drawn.filter(pl.col("bundle_quantity") < pl.col("billed_quantity"))
+    assert len(drawn) > 1000 and len(partly) >= 10
+    assert set(drawn["plan_id"]) == {"voice300"}
+    # calls the bundle no longer reaches, after it ran out
+    assert ours.filter((pl.col("plan_id") == "voice300") & (pl.col("service") == "voice")
+                       & (pl.col("bundle_quantity") == 0) & (pl.col("billed_quantity") > 0)
+                       ).height > 100
+    tiers = ours.filter(pl.col("service") == "data")["tier"].value_counts()
+    assert {1, 2, 3} <= set(tiers["tier"])
+
+
+def test_partly_covered_call_pays_its_uncovered_seconds(rated):
+    """A call the bundle covers only in part pays its connect fee and, part by part, the
+    seconds past the covered ones (what its spans say, without bundle use)."""
+    ours = rated[0]
+    partly = ours.filter((pl.col("bundle_quantity") > 0)
+                         & (pl.col("bundle_quantity") < pl.col("billed_quantity")))
+    for row in partly.head(5).iter_rows(named=True):
+        covered, seconds = row["bundle_quantity"], 0
+        for span in row["spans"]:
+            seconds += span["billed_quantity"]
+            assert span["cost"] == 0 or seconds > covered
+        assert row["amount"] >= row["connect_fee"]
+
+
+@pytest.fixture(scope="module")
+def bills(rated, month, tmp_path_factory):
+    """Bill totals: ratecycle's (bills.duckdb built from its rated events) and the bill
+    oracle's over each oracle's events."""
+    ours, by_duckdb, by_polars, usage = rated
+    catalog_path, accounts_path = month / "catalog.yaml", month / "accounts.parquet"
+    catalog = load_catalog(catalog_path)
+    root = tmp_path_factory.mktemp("bills")
+    ours.write_parquet(root / "rated.parquet")
+    build_bills(root, ["rated.parquet"], [], catalog, [],
+                accounts=load_accounts(accounts_path, catalog),
+                as_of=datetime(2026, 4, 2, tzinfo=UTC))
+    with duckdb.connect(str(root / "bills.duckdb"), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        theirs_bills = con.sql("""SELECT customer_id, period_start, subtotal, discount, tax,
+                                         total FROM bills""").pl()
+    found = [theirs_bills.cast(oracle_bills.BILL_SCHEMA)]
+    keys = usage.select("event_id", "subscriber_id", "service")
+    for events in (by_duckdb, by_polars):
+        con = duckdb.connect()
+        con.register("events", events.join(keys, on="event_id").to_arrow())
+        found.append(oracle_bills.bill_totals(con, "events", catalog_path, accounts_path))
+    return found
+
+
+@pytest.mark.parametrize("oracle", [1, 2], ids=["duckdb", "polars"])
+def test_bill_totals_agree_to_the_cent(bills, oracle):
+    ours, theirs = bills[0], bills[oracle]
+    assert len(ours) > 90 and (ours["discount"] > 0).sum() > 20 and (ours["tax"] > 0).all()
+    joined = ours.join(theirs, on=["customer_id", "period_start"], how="full",
+                       suffix="_oracle", coalesce=True)
+    differs = pl.any_horizontal(~pl.col(c).eq_missing(pl.col(f"{c}_oracle"))
+                                for c in ("subtotal", "discount", "tax", "total"))
+    assert joined.filter(differs).head(5).to_dicts() == []
