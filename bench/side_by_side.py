@@ -10,11 +10,16 @@ fresh subprocess so that its peak memory (``ru_maxrss``) is its own:
   bucket, rated Parquet written per bucket), in process and with a 2-worker pool;
 - ``ratecycle in memory``: ``rating.rate_batch`` per bucket on frames already read, with
   the catalog already compiled (columns in, columns out, no file I/O);
+- ``ratecycle bills``: bills.duckdb built (bills/ ``build_bills``) from the rated output of
+  ``ratecycle e2e``;
 - ``duckdb`` and ``polars``, in memory (a table / a frame in, rated out) and end to end
   (usage Parquet in, one rated Parquet file out).
 
 Then it checks that the three end-to-end outputs agree on every event (status, reason,
-matched prefix, billed quantity and amount to the 9th decimal), prints the table, keeps
+matched prefix, plan, destination name, billed and bundle quantity, tier, amount to the
+9th decimal, billing period) and that every bill total of ratecycle's bills.duckdb equals,
+to the cent, the SQL bill oracle (``oracle_bills``) over each oracle's events; it prints
+the table, keeps
 the numbers in ``bench/results/side_by_side-<events>.json`` and rewrites
 ``bench/RESULTS.md`` from every size measured so far.
 """
@@ -53,6 +58,9 @@ KINDS = {
     "ratecycle_e2e_w2": ("ratecycle e2e (`rate --workers 2`)",
                          "the same with a spawn pool of 2 workers; peak memory is the "
                          "parent's and the largest worker's (not their sum)"),
+    "ratecycle_bills": ("ratecycle bills (`build_bills`)",
+                        "bills.duckdb (bill lines, discounts, taxes, bills, bundle balances) "
+                        "built from the rated Parquet that `ratecycle rate` wrote"),
     "ratecycle_mem": ("ratecycle in memory (rate_batch)",
                       "rate_batch per bucket on frames already read, catalog already "
                       "compiled, after a warm-up call (Numba kernels loaded)"),
@@ -68,6 +76,8 @@ KINDS = {
                    "read_parquet of the bucket files in, write_parquet of usage + rated "
                    "columns to one file"),
 }
+TARIFF = "issue-5-full"  # what records measured; older records lack bundles and tiers
+AS_OF = datetime(2026, 12, 1, tzinfo=UTC)  # bills are built as of a fixed instant
 E2E_OUTPUTS = {"ratecycle_e2e": "ratecycle-rated", "duckdb_e2e": "duckdb-rated.parquet",
                "polars_e2e": "polars-rated.parquet"}
 
@@ -103,6 +113,18 @@ def _child(kind: str, data: Path, work: Path) -> dict:
                                workers=2 if kind.endswith("w2") else 1)
         wall = time.perf_counter() - t
         extra = {"rated": summary.rated, "unrated": dict(summary.unrated)}
+    elif kind == "ratecycle_bills":
+        from bills import build_bills
+        from rules import load_accounts, load_catalog
+
+        root = work / E2E_OUTPUTS["ratecycle_e2e"]
+        rated = sorted(p.relative_to(root).as_posix() for p in root.glob("bucket=*/*.parquet"))
+        t = time.perf_counter()
+        cat = load_catalog(catalog)
+        summary = build_bills(root, rated, [], cat, [], accounts=load_accounts(accounts, cat),
+                              as_of=AS_OF)
+        wall = time.perf_counter() - t
+        extra = {"bills": summary["bills"], "billed_total": summary["billed_total"]}
     elif kind == "ratecycle_mem":
         import polars as pl
 
@@ -174,7 +196,7 @@ def measure(kind: str, data: Path, work: Path) -> dict:
 
 # --- agreement -----------------------------------------------------------------------------
 
-def compare(work: Path) -> dict:
+def compare(work: Path, data: Path) -> dict:
     """Every event of the three end-to-end outputs, joined on event_id, column by column."""
     import polars as pl
 
@@ -195,9 +217,41 @@ def compare(work: Path) -> dict:
         result["agree"] = (result["missing_or_extra"] == 0
                            and not any(result["mismatches"].values()))
         report["oracles"][name.removesuffix("_e2e")] = result
+    report["bills"] = compare_bills(work, data) if (
+        work / E2E_OUTPUTS["ratecycle_e2e"] / "bills.duckdb").exists() else None
     totals = ours.select(pl.col("amount").sum(), pl.col("billed_quantity").sum()).row(0)
     report["total_amount"] = str(totals[0])
     report["total_billed_quantity"] = int(totals[1])
+    return report
+
+
+def compare_bills(work: Path, data: Path) -> dict:
+    """Every bill total of ratecycle's bills.duckdb against the bill oracle's over each
+    oracle's rated events (subtotal, discount, tax and total, to the cent)."""
+    import duckdb
+    import polars as pl
+
+    from bench.oracle_bills import BILL_SCHEMA, bill_totals
+
+    catalog, accounts = data / "catalog.yaml", data / "accounts.parquet"
+    db = work / E2E_OUTPUTS["ratecycle_e2e"] / "bills.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        ours = con.sql("SELECT customer_id, period_start, subtotal, discount, tax, total "
+                       "FROM bills").pl().cast(BILL_SCHEMA)
+    report = {"bills": len(ours), "total": str(ours["total"].sum()), "oracles": {}}
+    money = ("subtotal", "discount", "tax", "total")
+    for name in ("duckdb_e2e", "polars_e2e"):
+        con = duckdb.connect()
+        theirs = bill_totals(con, f"read_parquet('{work / E2E_OUTPUTS[name]}')", catalog,
+                             accounts)
+        joined = ours.join(theirs, on=["customer_id", "period_start"], how="full",
+                           suffix="_oracle", coalesce=True)
+        bad = joined.filter(pl.any_horizontal(~pl.col(c).eq_missing(pl.col(f"{c}_oracle"))
+                                              for c in money))
+        report["oracles"][name.removesuffix("_e2e")] = {
+            "bills": len(theirs), "mismatches": len(bad),
+            "examples": [{k: str(v) for k, v in r.items()} for r in bad.head(3).to_dicts()]}
     return report
 
 
@@ -269,9 +323,87 @@ def agreement_text(check: dict) -> str:
             lines.append(f"- **{name} DISAGREES** with ratecycle: missing/extra events "
                          f"{r['missing_or_extra']}, mismatches {r['mismatches']}; e.g. "
                          f"{r['examples'][:3]}")
+    bills = check.get("bills")
+    for name, r in (bills or {}).get("oracles", {}).items():
+        if r["mismatches"] == 0 and r["bills"] == bills["bills"]:
+            lines.append(f"- {name}: every one of the {bills['bills']:,} bill totals of "
+                         "ratecycle's bills.duckdb equals the bill oracle's over its events "
+                         "(subtotal, discount, tax, total; to the cent).")
+        else:
+            lines.append(f"- **{name} bills DISAGREE**: {r['mismatches']} bills differ "
+                         f"({r['bills']} against {bills['bills']}); e.g. {r['examples']}")
+    if bills:
+        lines.append(f"- Sum of bill totals (ratecycle): {bills['total']}.")
     lines.append(f"- Sum of rated amounts (ratecycle): {check['total_amount']}; billed "
                  f"quantity {check['total_billed_quantity']:,}.")
     return "\n".join(lines)
+
+
+def scaling(records: list[dict]) -> list[str]:
+    """A table of wall time and peak memory per size, and a plot (bench/results/scaling.svg,
+    drawn by hand: no plotting dependency) of wall time against events, log-log."""
+    sizes = [r["events"] for r in records]
+    kinds = [k for k in KINDS if any(k in {row["kind"] for row in r["rows"]} for r in records)]
+    cell = {(r["events"], row["kind"]): row for r in records for row in r["rows"]}
+    lines = ["## Scaling", "",
+             "Median wall time and peak memory per size (the runs below; one run where a "
+             "size was measured once).", "",
+             "| run | " + " | ".join(f"{n:,} events" for n in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    for k in kinds:
+        lines.append(f"| {KINDS[k][0]} | " + " | ".join(
+            f"{cell[(n, k)]['median_s']:.2f} s, {cell[(n, k)]['peak_mib']:,} MiB"
+            if (n, k) in cell else "-" for n in sizes) + " |")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "scaling.svg").write_text(_svg(sizes, kinds, cell))
+    return [*lines, "", "![wall time against events](results/scaling.svg)"]
+
+
+def _svg(sizes: list[int], kinds: list[str], cell: dict) -> str:
+    import math
+
+    width, height, pad = 900, 420, 60
+    walls = [cell[(n, k)]["median_s"] for n in sizes for k in kinds if (n, k) in cell]
+    x0, x1 = math.log10(min(sizes)), math.log10(max(sizes))
+    y0, y1 = math.floor(math.log10(min(walls))), math.ceil(math.log10(max(walls)))
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+
+    def xy(n: float, w: float) -> tuple[float, float]:
+        return (pad + (math.log10(n) - x0) / (x1 - x0) * (width - 2 * pad - 160),
+                height - pad - (math.log10(w) - y0) / (y1 - y0) * (height - 2 * pad))
+
+    colours = ["#000000", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
+               "#a6761d", "#666666", "#1f78b4"]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{pad}" y="20" font-size="13">Median wall time (s) against events, '
+           'log-log</text>']
+    for e in range(y0, y1 + 1):
+        _, y = xy(min(sizes), 10.0**e)
+        out.append(f'<line x1="{pad}" y1="{y:.1f}" x2="{width - pad - 230}" y2="{y:.1f}" '
+                   'stroke="#ddd"/>')
+        out.append(f'<text x="{pad - 6}" y="{y + 4:.1f}" text-anchor="end">{10.0**e:g}</text>')
+    for n in sizes:
+        x, _ = xy(n, 10.0**y0)
+        out.append(f'<text x="{x:.1f}" y="{height - pad + 16}" text-anchor="middle">'
+                   f'{n:,}</text>')
+    for i, k in enumerate(kinds):
+        points = [xy(n, cell[(n, k)]["median_s"]) for n in sizes if (n, k) in cell]
+        colour = colours[i % len(colours)]
+        if len(points) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" '
+                       'stroke-width="2"/>')
+        out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
+                for x, y in points]
+        ly = pad + 16 * i
+        out.append(f'<rect x="{width - pad - 220}" y="{ly - 8}" width="10" height="10" '
+                   f'fill="{colour}"/>')
+        out.append(f'<text x="{width - pad - 205}" y="{ly + 1}">'
+                   f'{KINDS[k][0].replace("`", "")}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 def write_results_md() -> None:
@@ -288,11 +420,12 @@ def write_results_md() -> None:
         "Tariff measured: the generated catalog of `bench/generate.py` — a 10,000-prefix deck "
         "with a row per band (three bands in Europe/Berlin, voice split at band changes), "
         "two-slot voice rates (first 60 s as a block, then per second) with connect fees, "
-        "SMS per message, data per MB in 1 kB increments, two plans held half and half via "
-        "accounts, a percentage discount and an exclusive VAT (both on bill lines, so not in "
-        "event amounts). **Not yet in it:** the 300-minute voice bundle and the graduated "
-        "data plan (the catalog has no syntax for them yet), so this is not yet the full "
-        "tariff of issue 5, and bill totals are not compared yet.",
+        "SMS per message, data in 1 kB increments priced by graduated tiers (200 MB, "
+        "1,000 MB, beyond) per billing period, two plans held half and half via accounts "
+        "(`voice300` with a 300-minute voice bundle per billing period, connect fee waived "
+        "on calls it covers whole), a percentage discount held by half the customers and "
+        "an exclusive VAT (both on bill lines, so not in event amounts): the full tariff "
+        "of issue 5.",
         "",
         "What each run includes:",
         "",
@@ -300,9 +433,13 @@ def write_results_md() -> None:
         "",
         "ratecycle writes usage + all its rated columns (plan, tariff, deck, destination "
         "name, rate, increments, spans list, periods, run id ...); the oracles write usage + "
-        "event_id, status, reason, matched_prefix, billed_quantity, amount. Peak memory is "
+        "event_id, status, reason, matched_prefix, plan_id, destination_name, "
+        "billed_quantity, bundle_quantity, tier, amount, usage_period_start. Peak memory is "
         "the child process's `ru_maxrss`.",
     ]
+    full = [r for r in found if r.get("tariff") == TARIFF]
+    if len(full) > 1:
+        parts += ["", *scaling(full)]
     for r in found:
         m = r["machine"]
         parts += [
@@ -320,6 +457,9 @@ def write_results_md() -> None:
             "",
             agreement_text(r["check"]),
         ]
+        if r.get("tariff") != TARIFF:
+            parts += ["", "- **Measured with an earlier tariff** (no bundle, flat data "
+                      "price, bills not compared); re-run this size to refresh it."]
         if r.get("notes"):
             parts += ["", *[f"- {n}" for n in r["notes"]]]
     RESULTS_MD.write_text("\n".join(parts) + "\n")
@@ -375,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{max(result['maxrss_kb'], result['children_maxrss_kb']) // 1024:>6} MiB",
                   file=sys.stderr, flush=True)
     rows = summarise(runs, manifest["events"])
-    check = compare(work) if all(k in runs for k in E2E_OUTPUTS) else None
+    check = compare(work, data) if all(k in runs for k in E2E_OUTPUTS) else None
     print(table(rows))
     if check:
         print(agreement_text(check))
@@ -388,16 +528,18 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat, "machine": machine(),
             "data": {"buckets": manifest["buckets"], "subscribers": manifest["subscribers"],
                      "params": manifest["params"]},
-            "rows": rows, "runs": runs, "check": check or {"oracles": {}, "events": 0,
-                                                           "total_amount": "-",
-                                                           "total_billed_quantity": 0},
+            "tariff": TARIFF, "rows": rows, "runs": runs,
+            "check": check or {"oracles": {}, "events": 0, "total_amount": "-",
+                               "total_billed_quantity": 0},
         }
         RESULTS_DIR.mkdir(exist_ok=True)
         (RESULTS_DIR / f"side_by_side-{manifest['events']}.json").write_text(
             json.dumps(record, indent=2) + "\n")
         write_results_md()
         print(f"wrote {RESULTS_MD.relative_to(ROOT)}", file=sys.stderr)
-    ok = check is None or all(r["agree"] for r in check["oracles"].values())
+    ok = check is None or (all(r["agree"] for r in check["oracles"].values())
+                           and all(r["mismatches"] == 0 for r in
+                                   (check.get("bills") or {}).get("oracles", {}).values()))
     return 0 if ok else 1
 
 
