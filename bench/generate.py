@@ -397,16 +397,20 @@ def usage_files(folder: str | Path) -> list[Path]:
 
 
 def is_generated(folder: str | Path, params: Params) -> bool:
-    """Does ``folder`` hold exactly this month already (same parameters, every file)?"""
+    """Does ``folder`` hold exactly this month already (same parameters, the current
+    tariff, every file)?"""
     folder = Path(folder)
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
-    return (manifest.get("params") == asdict(params)
+    try:
+        same_tariff = (folder / "catalog.yaml").read_text() == catalog_yaml()
+    except OSError:
+        return False
+    return (manifest.get("params") == asdict(params) and same_tariff
             and len(usage_files(folder)) == params.bucket_count
-            and all((folder / f).is_file() for f in ("catalog.yaml", "deck.csv",
-                                                      "accounts.parquet")))
+            and all((folder / f).is_file() for f in ("deck.csv", "accounts.parquet")))
 
 
 def main(argv: list[str] | None = None) -> int:
