@@ -19,7 +19,6 @@ A subscription that simply ends is charged for the time it covers (no credit lin
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal

@@ -92,15 +92,12 @@ def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.nda
             compiled.rate["slot_lo"], compiled.rate["slot_hi"], compiled.rate["min_billed"],
             compiled.rate["free_below"], compiled.slot["from"], compiled.slot["increment"])
     empty = np.zeros(0, dtype=np.int64)
-    # Two passes: an upper bound of spans per event, then the spans written in place.
-    upper, _, _ = split_spans(False, empty, *args, empty, empty, empty, empty, empty)
-    starts = np.concatenate([[0], np.cumsum(upper)[:-1]]).astype(np.int64) if n else empty
-    size = int(upper.sum())
-    out = [np.zeros(size, np.int64) for _ in range(5)]
-    counts, status, first = split_spans(True, starts, *args, *out)
-    for_row = np.repeat(np.arange(n), upper)
-    keep = np.arange(size) - starts[for_row] < counts[for_row]
-    return Spans(for_row[keep], *(a[keep] for a in out), status, first)
+    # Two passes: the number of spans of each event, then the spans written in place.
+    counts, _, _ = split_spans(False, empty, *args, *([empty] * 6))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if n else empty
+    out = [np.empty(int(counts.sum()), np.int64) for _ in range(6)]
+    _, status, first = split_spans(True, starts, *args, *out)
+    return Spans(*out, status, first)
 
 
 def _match(usage, compiled, candidates, calendars, at, offsets, data):

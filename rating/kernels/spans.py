@@ -41,7 +41,7 @@ def _best_binding(e, mask, e_bind_lo, e_bind_hi, b_bit, b_weight, b_from):
 def _walk(i, fill, base, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_mask,
           e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight, b_from, b_rate,
           r_slot_lo, r_slot_hi, r_min_billed, r_free_below, s_from, s_inc,
-          o_entry, o_bind, o_slot, o_count, o_billed):
+          o_row, o_entry, o_bind, o_slot, o_count, o_billed):
     e = entry0[i]
     seg = seg0[i]
     t0 = start[i]
@@ -56,6 +56,7 @@ def _walk(i, fill, base, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_
     target = max(q, r_min_billed[rate])
     o = 0
     n = 0
+    last_e, last_b, last_slot = -1, -1, -1  # the span being extended
     while o < target:
         if split[i]:
             t = t0 + o * MICROS
@@ -80,37 +81,32 @@ def _walk(i, fill, base, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_
                 limit = min(limit, (e_next_from[e] - t0 + MICROS - 1) // MICROS)
         inc = s_inc[slot]
         count = max(1, (limit - o + inc - 1) // inc)
-        if n > 0 and o_entry_same(fill, base + n - 1, e, b, slot, o_entry, o_bind, o_slot):
+        if n > 0 and e == last_e and b == last_b and slot == last_slot:
             if fill:
                 o_count[base + n - 1] += count
                 o_billed[base + n - 1] += count * inc
         else:
             if fill:
+                o_row[base + n] = i
                 o_entry[base + n] = e
                 o_bind[base + n] = b
                 o_slot[base + n] = slot
                 o_count[base + n] = count
                 o_billed[base + n] = count * inc
             n += 1
+            last_e, last_b, last_slot = e, b, slot
         o += count * inc
     return n, OK, first_binding
-
-
-@nb.njit(cache=True, inline="always")
-def o_entry_same(fill, k, e, b, slot, o_entry, o_bind, o_slot):
-    # Counting pass: spans are not stored, so consecutive parts count separately; the fill
-    # pass merges them. The counting pass therefore over-allocates, never under-allocates.
-    return fill and o_entry[k] == e and o_bind[k] == b and o_slot[k] == slot
 
 
 @nb.njit(parallel=True, cache=True)
 def split_spans(fill, offsets, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_mask,
                 e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight, b_from, b_rate,
                 r_slot_lo, r_slot_hi, r_min_billed, r_free_below, s_from, s_inc,
-                o_entry, o_bind, o_slot, o_count, o_billed):
-    """Counting pass (fill=False): spans per row (an upper bound) and status. Fill pass:
-    writes row i's spans at offsets[i] and returns the exact counts. Both return the
-    binding in force at each row's start (-1: none)."""
+                o_row, o_entry, o_bind, o_slot, o_count, o_billed):
+    """Counting pass (fill=False): spans per row and status. Fill pass: writes row i's
+    spans (with their row) at offsets[i]. Both return the counts and the binding in force
+    at each row's start (-1: none)."""
     n = len(start)
     counts = np.zeros(n, dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
@@ -122,7 +118,7 @@ def split_spans(fill, offsets, start, qty, split, entry0, seg0, seg_hi, seg_from
         c, s, b = _walk(i, fill, base, start, qty, split, entry0, seg0, seg_hi, seg_from,
                      seg_mask, e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight,
                      b_from, b_rate, r_slot_lo, r_slot_hi, r_min_billed, r_free_below, s_from,
-                     s_inc, o_entry, o_bind, o_slot, o_count, o_billed)
+                     s_inc, o_row, o_entry, o_bind, o_slot, o_count, o_billed)
         counts[i] = c
         status[i] = s
         first[i] = b
