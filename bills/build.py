@@ -6,7 +6,6 @@ previous database intact and a re-run of the same inputs produces the same table
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from .credits import carry_credits
 from .discounts import apply, in_force
 from .recurring import recurring_items
 from .schema import BILL_KEYS, LINE_KEYS, LINE_SCHEMA
-from .taxes import applicable, compute
+from .taxes import applicable, case_taxes, rounder
 from .usage_charges import (
     bundle_balances,
     cycle_priced,
@@ -60,8 +59,9 @@ def _sql_path(path: Path) -> str:
 def _round_lines(lines: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
     """Round each line's exact amount once, to its currency's minor unit (catalog method)."""
     exact = arrow_to_nanos(lines["amount_exact"].to_arrow())
-    step = np.array([10 ** (9 - minor_units(c)) for c in lines["currency"].to_list()],
-                    dtype=np.int64)
+    step = lines["currency"].replace_strict(
+        {c: 10 ** (9 - minor_units(c)) for c in lines["currency"].unique().to_list()},
+        return_dtype=pl.Int64).to_numpy()
     rounded = round_nanos(exact, step, catalog.model.rounding.line) * step
     return lines.with_columns(amount=pl.from_arrow(nanos_to_arrow(rounded)))
 
@@ -91,64 +91,139 @@ def _recurring_lines(catalog: Catalog, accounts: Accounts | None, usage: pl.Data
 def _price_bills(lines: pl.DataFrame, catalog: Catalog, accounts: Accounts | None):
     """Discounts and taxes per bill (customer, period, currency): (lines, bills, taxes,
     discounts). Lines keep their rounded amount; discounts and taxes are rounded as the
-    catalog declares, and a bill's total is exactly lines - discounts + exclusive taxes."""
+    catalog declares, and a bill's total is exactly lines - discounts + exclusive taxes.
+    Lines come sorted by bill; amounts are worked in each currency's minor units."""
     plans = {p.id: p for p in catalog.model.plans}
     rounding = catalog.model.rounding
-    line_discount, line_tax = [], []
-    bills, taxes, discounts = [], [], []
-    taxes_of: dict[tuple, list] = {}  # the same few combinations for every bill
+    per_line = rounding.tax_scope == "line"
+    bill = lines.select(pl.struct(BILL_KEYS).rle_id()).to_series().to_numpy()
+    first = np.flatnonzero(np.diff(bill, prepend=-1))  # each bill's first line
+    heads = lines[first]
+    n_bills = len(first)
+    places = np.array([minor_units(c) for c in heads["currency"].to_list()], dtype=np.int64)
+    step = 10 ** (9 - places)  # nanos per minor unit
+    amount = arrow_to_nanos(lines["amount"].to_arrow()) // step[bill]  # rounded: exact
 
-    def taxes_for(plan_id: str, service: str, customer) -> list:
-        jurisdiction = customer and customer.tax_jurisdiction
-        exempt = tuple(customer.tax_exempt) if customer else ()
-        key = (plan_id, service, jurisdiction, exempt)
-        if key not in taxes_of:
-            taxes_of[key] = applicable(plans[plan_id].taxes, catalog.model.taxes,
-                                       jurisdiction, list(exempt), service)
-        return taxes_of[key]
+    held = []
+    standing = [(None, ())]  # distinct (tax jurisdiction, exemptions) of the customers
+    standing_of: dict[str, int] = {}
+    for customer_id, plan_id, start, end in heads.select(
+            "customer_id", "plan_id", "period_start", "period_end").iter_rows():
+        customer = accounts.customer(customer_id) if accounts else None
+        zone = (customer and customer.timezone) or catalog.plan_zone(plans[plan_id])
+        held.append([name for name, _ in in_force(catalog, accounts, customer_id, zone,
+                                                  start, end)])
+        if customer is not None and customer_id not in standing_of:
+            key = (customer.tax_jurisdiction, tuple(customer.tax_exempt))
+            if key not in standing:
+                standing.append(key)
+            standing_of[customer_id] = standing.index(key)
+    taxable = amount.copy()
+    applied = apply(lines, bill, held, taxable, places, catalog, rounding.line)
+    line_discount = amount - taxable
 
-    # lines are sorted by bill, so each bill's lines are consecutive
-    for key, group in itertools.groupby(lines.iter_rows(named=True),
-                                        key=lambda r: tuple(r[k] for k in BILL_KEYS)):
-        bill = dict(zip(BILL_KEYS, key, strict=True))
-        customer = accounts.customer(bill["customer_id"]) if accounts else None
-        places = minor_units(bill["currency"])
-        rows = list(group)
-        plan0 = plans[rows[0]["plan_id"]]
-        zone = (customer and customer.timezone) or catalog.plan_zone(plan0)
-        work = [{"taxable": r["amount"], "service": r["service"], "plan_id": r["plan_id"],
-                 "destination_name": r["destination_name"],
-                 "taxes": taxes_for(r["plan_id"], r["service"], customer)}
-                for r in rows]
-        held = in_force(catalog, accounts, bill["customer_id"], zone, bill["period_start"],
-                        bill["period_end"])
-        per_line = [Decimal(0)] * len(rows)
-        for name, i, amount in apply(work, held, places, rounding.line):
-            per_line[i] += amount
-            discounts.append({**bill, "discount_id": name, "line_no": i, "amount": amount})
-        bill_taxes = compute(work, places, rounding.tax, rounding.tax_scope)
-        taxes += [{**bill, **entry} for entry in bill_taxes]
-        line_discount += per_line
-        line_tax += [w["tax"] if rounding.tax_scope == "line" else Decimal(0) for w in work]
-        subtotal = sum((r["amount"] for r in rows), Decimal(0))
-        tax = sum((e["tax"] for e in bill_taxes if not e["inclusive"]), Decimal(0))
-        discount = sum(per_line, Decimal(0))
-        bills.append({**bill, "lines": len(rows),
-                      "events": sum(r["events"] for r in rows), "subtotal": subtotal,
-                      "discount": discount, "tax": tax, "total": subtotal - discount + tax})
+    # a tax case per line: the ordered taxes of its plan, service and customer's standing
+    situation = lines.select("plan_id", "service", pl.col("customer_id").replace_strict(
+        standing_of, default=0, return_dtype=pl.Int64).alias("standing"))
+    case_keys = situation.unique(maintain_order=True)
+    case_taxes_of = [applicable(plans[plan_id].taxes, catalog.model.taxes, standing[k][0],
+                                list(standing[k][1]), service)
+                     for plan_id, service, k in case_keys.iter_rows()]
+    case = situation.join(case_keys.with_row_index("case"),
+                          on=["plan_id", "service", "standing"], how="left",
+                          maintain_order="left")["case"].to_numpy()
+
+    # tax rows: every line (line scope), or each bill's sum per case (invoice scope)
+    if per_line:
+        row_bill, row_case, row_taxable = bill, case, taxable
+    else:
+        sums = pl.DataFrame({"bill": bill, "case": case, "taxable": taxable})\
+            .group_by("bill", "case", maintain_order=True).agg(pl.col("taxable").sum())
+        row_bill, row_case = sums["bill"].to_numpy(), sums["case"].to_numpy()
+        row_taxable = sums["taxable"].to_numpy()
+    line_tax = np.zeros(len(row_bill), dtype=object)
+    parts = []
+    for c, taxes in enumerate(case_taxes_of):
+        (rows,) = np.nonzero(row_case == c)
+        if taxes and len(rows):
+            exclusive, found = case_taxes(row_taxable[rows], rows, taxes, rounding.tax,
+                                          per_line)
+            line_tax[rows] = exclusive
+            parts += found
+    taxes, bill_tax = _bill_taxes(parts, row_bill, places, rounding.tax, n_bills)
+
+    line_tax_nanos = (line_tax.astype(np.int64) * step[bill] if per_line
+                      else np.zeros(len(bill), dtype=np.int64))
+    lines = lines.with_columns(
+        discount=pl.from_arrow(nanos_to_arrow(line_discount * step[bill])),
+        tax=pl.from_arrow(nanos_to_arrow(line_tax_nanos)))
     money = pl.Decimal(38, 9)
-    lines = lines.with_columns(discount=pl.Series(line_discount, dtype=money),
-                               tax=pl.Series(line_tax, dtype=money))
-    bill_schema = {**{k: LINE_SCHEMA[k] for k in BILL_KEYS}, "lines": pl.Int64,
-                   "events": pl.Int64, "subtotal": money, "discount": money, "tax": money,
-                   "total": money}
-    tax_schema = {**{k: LINE_SCHEMA[k] for k in BILL_KEYS}, "tax_name": pl.String,
-                  "tax_rate": money, "base": money, "tax": money, "inclusive": pl.Boolean}
-    discount_schema = {**{k: LINE_SCHEMA[k] for k in BILL_KEYS}, "discount_id": pl.String,
-                       "line_no": pl.Int64, "amount": money}
-    return (lines, pl.DataFrame(bills, schema=bill_schema),
-            pl.DataFrame(taxes, schema=tax_schema),
-            pl.DataFrame(discounts, schema=discount_schema))
+    keys = heads.select(BILL_KEYS)
+    subtotal = np.add.reduceat(amount, first) if n_bills else amount[:0]
+    discount = np.add.reduceat(line_discount, first) if n_bills else amount[:0]
+    tax = np.array([int(t) for t in bill_tax], dtype=np.int64)
+    bills = keys.with_columns(
+        lines=pl.Series(np.diff(np.append(first, len(bill))), dtype=pl.Int64),
+        events=pl.Series(np.add.reduceat(lines["events"].to_numpy(), first)
+                         if n_bills else [], dtype=pl.Int64),
+        subtotal=pl.from_arrow(nanos_to_arrow(subtotal * step)),
+        discount=pl.from_arrow(nanos_to_arrow(discount * step)),
+        tax=pl.from_arrow(nanos_to_arrow(tax * step)),
+        total=pl.from_arrow(nanos_to_arrow((subtotal - discount + tax) * step)))
+    taxes = keys[taxes["bill"].to_numpy()].with_columns(
+        tax_name=taxes["tax_name"], tax_rate=taxes["tax_rate"].cast(money),
+        base=taxes["base"].cast(money), tax=taxes["tax"].cast(money),
+        inclusive=taxes["inclusive"]) if len(taxes) else pl.DataFrame(
+        schema={**keys.schema, "tax_name": pl.String, "tax_rate": money, "base": money,
+                "tax": money, "inclusive": pl.Boolean})
+    line_no = lines["line_no"].to_numpy()
+    discounts = pl.concat([
+        keys[bill[rows]].with_columns(
+            discount_id=pl.lit(name), line_no=pl.Series(line_no[rows], dtype=pl.Int64),
+            amount=pl.from_arrow(nanos_to_arrow(cut * step[bill[rows]])))
+        for name, rows, cut in applied
+    ]) if applied else pl.DataFrame(schema={**keys.schema, "discount_id": pl.String,
+                                            "line_no": pl.Int64, "amount": money})
+    return lines, bills, taxes, discounts.sort(*BILL_KEYS, "line_no", maintain_order=True)
+
+
+def _bill_taxes(parts: list, row_bill: np.ndarray, places: np.ndarray, method: str,
+                n_bills: int) -> tuple[pl.DataFrame, np.ndarray]:
+    """Each bill's total of each tax (rounded once to the currency; inclusive bases too)
+    and each bill's exclusive tax, in minor units."""
+    rnd = rounder(method)
+    out = {"bill": [], "tax_name": [], "tax_rate": [], "base": [], "tax": [],
+           "inclusive": []}
+    by_name: dict[str, list] = {}
+    for p in parts:
+        by_name.setdefault(p.tax.name, []).append(p)
+    bill_tax = np.zeros(n_bills, dtype=object)
+    for name, found in by_name.items():
+        tax = found[0].tax
+        bills = np.concatenate([row_bill[p.rows] for p in found])
+        order = np.argsort(bills, kind="stable")
+        bills = bills[order]
+        starts = np.flatnonzero(np.diff(bills, prepend=-1))
+        base = np.add.reduceat(np.concatenate([p.base for p in found])[order], starts)
+        part = rnd(np.add.reduceat(np.concatenate([p.part for p in found])[order], starts))
+        where = bills[starts]
+        if tax.inclusive:
+            base = rnd(base)
+        else:
+            bill_tax[where] += part
+        scale = np.frompyfunc(lambda v, p: round_decimal(v.scaleb(-p), 9), 2, 1)
+        out["bill"] += where.tolist()
+        out["tax_name"] += [name] * len(where)
+        out["tax_rate"] += [Decimal(tax.rate)] * len(where)
+        out["base"] += scale(base, places[where]).tolist()
+        out["tax"] += scale(part, places[where]).tolist()
+        out["inclusive"] += [tax.inclusive] * len(where)
+    money = pl.Decimal(38, 9)
+    frame = pl.DataFrame(out, schema={"bill": pl.Int64, "tax_name": pl.String,
+                                      "tax_rate": money, "base": money, "tax": money,
+                                      "inclusive": pl.Boolean}).sort("bill",
+                                                                     maintain_order=True)
+    return frame, bill_tax
 
 
 def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catalog: Catalog,

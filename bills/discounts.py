@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+import numpy as np
+import polars as pl
+
 from rules import Accounts, Catalog
 from rules.cycles import periods
-from rules.money import round_decimal
+from rules.money import check_product_fits, round_decimal, round_nanos
 
 
 def in_force(catalog: Catalog, accounts: Accounts | None, customer_id: str, zone: str,
@@ -33,28 +36,40 @@ def in_force(catalog: Catalog, accounts: Accounts | None, customer_id: str, zone
     return sorted(found, key=lambda d: (d[1].order, d[0]))
 
 
-def apply(lines: list[dict], discounts: list, places: int, method: str) -> list[tuple]:
-    """Reduce ``lines[i]['taxable']`` in place; return (discount id, line index, amount)."""
+def apply(lines: pl.DataFrame, bill: np.ndarray, held: list[list[str]], taxable: np.ndarray,
+          places: np.ndarray, catalog: Catalog, method: str) -> list[tuple]:
+    """Reduce ``taxable`` (minor units per line, lines in bill order; ``bill``: each line's
+    bill, ``held``: each bill's discounts in force) in place, one discount at a time in the
+    stacking order, each on what the previous ones left. Returns (discount id, line
+    indices, amounts) for the lines each discount reduced."""
     applied = []
-    for name, discount in discounts:
-        eligible = [i for i, line in enumerate(lines)
-                    if (not discount.services or line["service"] in discount.services)
-                    and (not discount.plans or line["plan_id"] in discount.plans)
-                    and (not discount.destinations
-                         or line["destination_name"] in discount.destinations)]
-        # a fixed amount finer than the bill's minor unit (2.50 off a yen bill) gives
-        # what the currency can carry, never more than declared
-        left = round_decimal(Decimal(discount.value), places, "down")
-        for i in eligible:
-            base = lines[i]["taxable"]
-            if base <= 0:
-                continue
-            if discount.kind == "percentage":
-                amount = round_decimal(base * Decimal(discount.value), places, method)
-            else:
-                amount = min(base, left)
-                left -= amount
-            if amount:
-                lines[i]["taxable"] = base - amount
-                applied.append((name, i, amount))
+    ids = sorted({name for names in held for name in names},
+                 key=lambda name: (catalog.model.discounts[name].order, name))
+    for name in ids:
+        discount = catalog.model.discounts[name]
+        holds = np.array([name in names for names in held], dtype=bool)
+        eligible = holds[bill] & (taxable > 0)
+        for column, values in (("service", discount.services), ("plan_id", discount.plans),
+                               ("destination_name", discount.destinations)):
+            if values:
+                eligible &= lines[column].is_in(values).fill_null(False).to_numpy()
+        base = np.where(eligible, taxable, 0)
+        if discount.kind == "percentage":
+            num, den = Decimal(discount.value).as_integer_ratio()
+            check_product_fits(int(base.max(initial=0)), num, f"discount {name!r}")
+            amount = round_nanos(base * num, den, method)
+        else:
+            # a fixed amount finer than the bill's minor unit (2.50 off a yen bill) gives
+            # what the currency can carry, never more than declared; lines take it in order
+            value = Decimal(discount.value)
+            left = np.array([int(round_decimal(value.scaleb(p), 0, "down")) for p in
+                             range(int(places.max(initial=0)) + 1)], dtype=np.int64)[places]
+            before = np.cumsum(base) - base
+            start = np.searchsorted(bill, bill, side="left")  # each line's bill's first line
+            before -= before[start]
+            amount = np.clip(left[bill] - before, 0, base)
+        amount = np.where(eligible, amount, 0)
+        taxable -= amount
+        (rows,) = np.nonzero(amount)
+        applied.append((name, rows, amount[rows]))
     return applied

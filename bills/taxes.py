@@ -1,13 +1,25 @@
 """Taxes on a bill: several per line, by jurisdiction, exclusive or inclusive, compound in
 order, exemptions per customer, always on the discounted amount, rounded once per bill
-(`invoice` scope) or once per line (`line` scope) by the declared method."""
+(`invoice` scope) or once per line (`line` scope) by the declared method.
+
+Amounts here are counted in the bill currency's minor units (cents, yen, fils), so
+rounding to the currency is rounding to an integer. Lines with the same taxes form a
+*case*; within a case every line is taxed by the same formula. In `invoice` scope nothing
+is rounded before the bill's total of each tax, so the taxes of a bill depend only on the
+sum of its taxable amounts per case: the caller may pass those sums instead of the lines.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
+
+import numpy as np
 
 from rules.catalog import Tax
 from rules.money import round_decimal
+
+_TO_DECIMAL = np.frompyfunc(Decimal, 1, 1)
 
 
 def applicable(plan_taxes: list[Tax], catalog_taxes: list[Tax], jurisdiction: str | None,
@@ -19,44 +31,44 @@ def applicable(plan_taxes: list[Tax], catalog_taxes: list[Tax], jurisdiction: st
                   key=lambda t: t.order)
 
 
-def compute(lines: list[dict], places: int, method: str, scope: str) -> list[dict]:
-    """``lines``: dicts with ``taxable`` (Decimal, after discounts) and ``taxes`` (ordered
-    Tax list). Returns one dict per tax name: base, rate, tax, inclusive; sets
-    ``line['tax']`` (exclusive tax of the line when the scope is `line`)."""
-    totals: dict[str, dict] = {}
-    for line in lines:
-        line["tax"] = Decimal(0)
-        line["net"] = line["taxable"]
-    # Inclusive taxes come out of the price first; exclusive ones go on top, in order.
-    for line in lines:
-        for tax in (t for t in line["taxes"] if t.inclusive):
-            rate = Decimal(tax.rate)
-            exact = line["net"] * rate / (1 + rate)
-            part = round_decimal(exact, places, method) if scope == "line" else exact
-            line["net"] -= part
-            _add(totals, tax, line["taxable"], part)
-    for line in lines:
-        earlier = Decimal(0)
-        for tax in (t for t in line["taxes"] if not t.inclusive):
-            base = line["net"] + (earlier if tax.compound else 0)
-            exact = base * Decimal(tax.rate)
-            part = round_decimal(exact, places, method) if scope == "line" else exact
-            earlier += part
-            line["tax"] += part
-            _add(totals, tax, base, part)
-    for entry in totals.values():
-        entry["tax"] = round_decimal(entry["tax"], places, method)
-        if entry["inclusive"]:
-            entry["base"] = round_decimal(entry["base"], places, method)
-    if scope != "line":
-        for line in lines:
-            line["net"] = round_decimal(line["net"], places, method)
-    return list(totals.values())
+@dataclass(frozen=True)
+class TaxParts:
+    """One tax of one case on each of its rows: ``base`` and ``part`` are object arrays of
+    Decimals in minor units (exact, or integral when rounded per line)."""
+
+    tax: Tax
+    rows: np.ndarray
+    base: np.ndarray
+    part: np.ndarray
 
 
-def _add(totals: dict, tax: Tax, base: Decimal, part: Decimal) -> None:
-    entry = totals.setdefault(tax.name, {"tax_name": tax.name, "tax_rate": Decimal(tax.rate),
-                                         "base": Decimal(0), "tax": Decimal(0),
-                                         "inclusive": tax.inclusive})
-    entry["base"] += base
-    entry["tax"] += part
+def rounder(method: str):
+    """Elementwise rounding of Decimals to integers (minor units) by ``method``."""
+    return np.frompyfunc(lambda v: round_decimal(v, 0, method), 1, 1)
+
+
+def case_taxes(taxable: np.ndarray, rows: np.ndarray, taxes: list[Tax], method: str,
+               per_line: bool) -> tuple[np.ndarray, list[TaxParts]]:
+    """Tax rows of one case. ``taxable``: integers (minor units, after discounts) of the
+    rows ``rows``. Returns the exclusive tax of each row (Decimals; meaningful when
+    ``per_line``) and each tax's base and part per row. Inclusive taxes come out of the
+    price first; exclusive ones go on top in order, compound ones also on the taxes before
+    them. With ``per_line`` every part is rounded where it arises."""
+    rnd = rounder(method)
+    gross = _TO_DECIMAL(taxable.astype(object))
+    net = gross
+    parts = []
+    for tax in (t for t in taxes if t.inclusive):
+        rate = Decimal(tax.rate)
+        part = net * rate / (1 + rate)
+        part = rnd(part) if per_line else part
+        net = net - part
+        parts.append(TaxParts(tax, rows, gross, part))
+    earlier = np.full(len(rows), Decimal(0), dtype=object)
+    for tax in (t for t in taxes if not t.inclusive):
+        base = net + earlier if tax.compound else net
+        part = base * Decimal(tax.rate)
+        part = rnd(part) if per_line else part
+        earlier = earlier + part
+        parts.append(TaxParts(tax, rows, base, part))
+    return earlier, parts

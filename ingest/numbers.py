@@ -16,9 +16,10 @@ import polars as pl
 _SEPARATORS = re.compile(r"[\s\-()]")
 _DIALLED = re.compile(r"^\+?[0-9]+$")
 
-# What `normalise` found. `internal` numbers are never priced.
+# What `normalise` found. `internal` and `ambiguous` numbers are never priced.
 INTERNATIONAL = "international"
 INTERNAL = "internal"
+AMBIGUOUS = "ambiguous"
 OTHER = "other"
 
 
@@ -80,15 +81,20 @@ class NumberPlan:
             result = (text, INTERNAL)
         else:
             full = self._full(text)
-            if full is None:
-                for prefix in self.dial_prefixes:
-                    if text.startswith(prefix):
-                        full = self._full(text[len(prefix) :])
-                        if full is not None:
-                            break
-            # A long number that matches no national rule is taken as already international,
-            # which is how most switches log E.164 numbers without the '+'.
-            result = (full or text, INTERNATIONAL)
+            prefixed = [p for p in self.dial_prefixes if text.startswith(p)]
+            for prefix in prefixed:
+                full = full or self._full(text[len(prefix) :])
+            if full is not None:
+                result = (full, INTERNATIONAL)
+            elif prefixed:
+                # An outside-line digit before something that is not a full number (9 then
+                # 0041... in country 1, as toll-fraud scanners dial): read as it stands it
+                # would be priced as another country (90 Turkey), so it is never priced.
+                result = (text, AMBIGUOUS)
+            else:
+                # A long number that matches no national rule is taken as already
+                # international, which is how most switches log E.164 numbers without '+'.
+                result = (text, INTERNATIONAL)
         self._cache[raw] = result
         return result
 

@@ -24,7 +24,7 @@ import polars as pl
 from . import schema as s
 from .column_map import ColumnMap
 from .errors import OptionsError, SourceFileError
-from .numbers import INTERNAL, NumberPlan
+from .numbers import AMBIGUOUS, INTERNAL, NumberPlan
 from .sources import read_asterisk, read_freeswitch, read_mapped_csv, read_text_usage
 
 Format = Literal["parquet", "asterisk-csv", "freeswitch-csv", "csv", "usage-csv"]
@@ -317,6 +317,7 @@ def _finish_cdr_rows(rows: pl.DataFrame, opts: IngestOptions) -> pl.DataFrame:
             pl.col("precheck"),
             pl.when(subscriber_missing).then(pl.lit(s.NO_SUBSCRIBER)),
             pl.when(pl.col("destination_kind") == INTERNAL).then(pl.lit(s.INTERNAL)),
+            pl.when(pl.col("destination_kind") == AMBIGUOUS).then(pl.lit(s.AMBIGUOUS_NUMBER)),
         ),
     )
 

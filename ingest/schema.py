@@ -51,6 +51,7 @@ NOT_ANSWERED = "not_answered"
 NOT_A_CALL = "not_a_call"
 NO_SUBSCRIBER = "no_subscriber"
 INTERNAL = "internal"
+AMBIGUOUS_NUMBER = "ambiguous_number"  # an outside-line digit before no full number
 NOT_BILLABLE = "not_billable"
 
 # Why a row is quarantined.

@@ -22,6 +22,10 @@ NONE = NumberPlan()
         (NANP, "812485163351", "12485163351", "international"),
         (NANP, "9011441625251725", "441625251725", "international"),
         (NANP, "82485163351", "12485163351", "international"),
+        # an outside-line digit before no full number is never priced as another country
+        (NANP, "90041243201477", "90041243201477", "ambiguous"),
+        (NANP, "81041244986170", "81041244986170", "ambiguous"),
+        (NANP, "981041244986170", "981041244986170", "ambiguous"),
         # ten digits starting 0 or 1 are not a NANP national number: kept as dialled
         (NANP, "0123456789", "0123456789", "international"),
         # country 44: trunk 0, access code 00

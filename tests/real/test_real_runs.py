@@ -448,6 +448,35 @@ def test_freeswitch_no_probe_and_no_extension_priced(freeswitch_run):
     ]
 
 
+def test_freeswitch_answered_probes_are_never_priced(catalog, tmp_path):
+    """The scanner probes of lines 22-72 (all to Switzerland), as if the trunk had answered
+    them. Those dialled correctly (+41, 011 41, 9 011 41) are real calls to Switzerland and
+    priced so; 9 + 0041... or 8 + 1041... would read as Turkey (90) or Japan (81), so an
+    outside-line digit before no full number makes them `ambiguous_number`; the rest (0041
+    is no access code in country 1) find no rate."""
+    with FREESWITCH.open(newline="") as f:
+        rows = list(csv.reader(f))
+    for row in rows[SCANNER_PROBE_LINES[0] - 1: SCANNER_PROBE_LINES[-1]]:
+        row[5], row[8] = row[4], "30"  # answer_stamp = start_stamp, billsec 30
+    answered = tmp_path / "answered.csv"
+    with answered.open("w", newline="") as f:
+        csv.writer(f, quoting=csv.QUOTE_ALL).writerows(rows)
+    db = run("freeswitch-csv", answered, catalog, tmp_path / "run",
+             "--subscriber-from", "caller_id_number", "--country", "1", "--dial-prefix", "9",
+             "--dial-prefix", "8", "--as-of", "2016-03-01T00:00:00Z") / "bills.duckdb"
+    probes = sql(db, "SELECT destination, status, reason, destination_name FROM rated_usage "
+                     f"WHERE source_row BETWEEN {SCANNER_PROBE_LINES[0]} AND "
+                     f"{SCANNER_PROBE_LINES[-1]}")
+    assert len(probes) == len(SCANNER_PROBE_LINES)
+    rated = [p for p in probes if p["status"] == "rated"]
+    assert {p["destination_name"] for p in rated} == {"Switzerland"}
+    assert all(p["destination"].startswith("41") for p in rated)
+    reasons = {p["destination"]: p["reason"] for p in probes if p["status"] == "unrated"}
+    assert reasons["90041243201477"] == "ambiguous_number"
+    assert reasons["81041244986170"] == "ambiguous_number"
+    assert set(reasons.values()) == {"ambiguous_number", "no_rate"}
+
+
 def test_freeswitch_bills_open_in_sql_command(freeswitch_run, capsys):
     capsys.readouterr()
     assert main(["sql", "--db", str(freeswitch_run / "bills.duckdb"),
