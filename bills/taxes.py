@@ -53,14 +53,23 @@ def case_taxes(taxable: np.ndarray, rows: np.ndarray, taxes: list[Tax], method: 
     rows ``rows``. Returns the exclusive tax of each row (Decimals; meaningful when
     ``per_line``) and each tax's base and part per row. Inclusive taxes come out of the
     price first; exclusive ones go on top in order, compound ones also on the taxes before
-    them. With ``per_line`` every part is rounded where it arises."""
+    them. With ``per_line`` every part is rounded where it arises (the net then keeps what
+    the rounded inclusive parts leave of the price)."""
     rnd = rounder(method)
     gross = _TO_DECIMAL(taxable.astype(object))
     net = gross
     parts = []
-    for tax in (t for t in taxes if t.inclusive):
-        rate = Decimal(tax.rate)
-        part = net * rate / (1 + rate)
+    inclusive = [t for t in taxes if t.inclusive]
+    # A price holds its inclusive taxes as they would have been added to the net amount
+    # (side by side, or compound on the ones before): tax i is c_i per unit of net, so the
+    # price is net * (1 + sum c) and tax i is price * c_i / (1 + sum c).
+    per_net, earlier = [], Decimal(0)
+    for tax in inclusive:
+        c = (1 + earlier if tax.compound else Decimal(1)) * Decimal(tax.rate)
+        per_net.append(c)
+        earlier += c
+    for tax, c in zip(inclusive, per_net, strict=True):
+        part = gross * c / (1 + earlier)
         part = rnd(part) if per_line else part
         net = net - part
         parts.append(TaxParts(tax, rows, gross, part))

@@ -103,3 +103,46 @@ def test_bill_totals(db, tmp_path):
         (date(2026, 3, 1), 1, 1, Decimal("2"), Decimal("0"), Decimal("2")),
         (date(2026, 4, 1), 2, 3, Decimal("11"), Decimal("1"), Decimal("12")),
     ]
+
+
+INCLUSIVE = """\
+catalog: 1
+currency: EUR
+timezone: UTC
+rounding: {{tax_scope: {scope}}}
+plans:
+  - id: p
+    default: true
+    taxes: [{{name: state, rate: "0.10", inclusive: true}},
+            {{name: city, rate: "0.05", inclusive: true, compound: {compound}, order: 1}}]
+    charges:
+      - {{service: sms, rate: "{price}", per: message}}
+"""
+
+
+@pytest.mark.parametrize("scope", ["invoice", "line"])
+@pytest.mark.parametrize(("compound", "price", "state", "city"), [
+    # side by side: 115.00 = 100.00 net + 10% + 5% of it (not 10.45 then 4.98)
+    ("false", "115.00", "10.00", "5.00"),
+    # compound: 115.50 = 100.00 + 10.00 + 5% of 110.00
+    ("true", "115.50", "10.00", "5.50"),
+])
+def test_inclusive_taxes_come_out_of_the_price_together(tmp_path, scope, compound, price,
+                                                        state, city):
+    (tmp_path / "catalog.yaml").write_text(INCLUSIVE.format(scope=scope, compound=compound,
+                                                            price=price))
+    pl.DataFrame({"event_id": ["a"], "subscriber_id": ["S1"], "service": ["sms"],
+                  "started_at": ["2026-04-01T10:00:00Z"], "quantity": [1],
+                  "destination": ["x"]}).with_columns(
+        pl.col("started_at").str.to_datetime(time_zone="UTC")
+    ).write_parquet(tmp_path / "usage.parquet")
+    assert main(["run", "--format", "parquet", str(tmp_path / "usage.parquet"), "--catalog",
+                 str(tmp_path / "catalog.yaml"), "--out", str(tmp_path / "out"),
+                 "--as-of", "2026-05-01T00:00:00Z"]) == 0
+    db = tmp_path / "out" / "bills.duckdb"
+    taxes = query(db, "SELECT tax_name, base, tax, inclusive FROM bill_taxes ORDER BY 1",
+                  tmp_path)
+    assert taxes.rows() == [("city", Decimal(price), Decimal(city), True),
+                            ("state", Decimal(price), Decimal(state), True)]
+    (total,) = query(db, "SELECT total FROM bills", tmp_path)["total"]
+    assert total == Decimal(price)  # inclusive taxes add nothing to the total
