@@ -31,7 +31,7 @@ from rules.money import (
 from .credits import carry_credits
 from .discounts import apply, in_force
 from .recurring import recurring_items
-from .schema import BILL_KEYS, LINE_KEYS, LINE_SCHEMA
+from .schema import BILL_KEYS, FEE_SCHEMA, LINE_KEYS, LINE_SCHEMA
 from .taxes import applicable, case_taxes, rounder
 from .usage_charges import (
     bundle_balances,
@@ -57,13 +57,22 @@ def _sql_path(path: Path) -> str:
 
 
 def _round_lines(lines: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
-    """Round each line's exact amount once, to its currency's minor unit (catalog method)."""
+    """Round each line's exact amount once, to its currency's minor unit (catalog method).
+    The parts of one recurring fee (its ``fee`` number, bills/recurring.py) are rounded as
+    running totals, each part the rounded total so far less the one before it, so they sum
+    to the fee rounded once (B25: "round only the invoice total")."""
     exact = arrow_to_nanos(lines["amount_exact"].to_arrow())
     step = lines["currency"].replace_strict(
         {c: 10 ** (9 - minor_units(c)) for c in lines["currency"].unique().to_list()},
         return_dtype=pl.Int64).to_numpy()
-    rounded = round_nanos(exact, step, catalog.model.rounding.line) * step
-    return lines.with_columns(amount=pl.from_arrow(nanos_to_arrow(rounded)))
+    fee = lines["fee"].fill_null(-1).to_numpy()
+    first = (fee < 0) | np.append(True, fee[1:] != fee[:-1])  # sorted by fee: parts adjoin
+    group = np.cumsum(first)
+    running = pl.DataFrame({"exact": exact, "group": group}).select(
+        pl.col("exact").cum_sum().over("group")).to_series().to_numpy()
+    total = round_nanos(running, step, catalog.model.rounding.line) * step
+    before = np.where(first, 0, np.append(0, total[:-1]))
+    return lines.with_columns(amount=pl.from_arrow(nanos_to_arrow(total - before))).drop("fee")
 
 
 def _recurring_lines(catalog: Catalog, accounts: Accounts | None, usage: pl.DataFrame,
@@ -84,8 +93,10 @@ def _recurring_lines(catalog: Catalog, accounts: Accounts | None, usage: pl.Data
             "destination_name": item.charge.name, "events": 0, "quantity": 0,
             "billed_quantity": 0,
             "amount_exact": round_decimal(item.amount, 9), "line_type": item.line_type,
+            "fee_start": item.start, "fee_end": item.end, "fee": item.fee,
         })
-    return pl.DataFrame(rows, schema=LINE_SCHEMA | {"line_type": pl.String})
+    return pl.DataFrame(rows, schema=LINE_SCHEMA | {"line_type": pl.String} | FEE_SCHEMA
+                        | {"fee": pl.Int64})
 
 
 def _price_bills(lines: pl.DataFrame, catalog: Catalog, accounts: Accounts | None):
@@ -261,14 +272,20 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
             usage.join(cycle_priced(catalog), on=["plan_id", "service"], how="anti"),
             cycle_priced_lines(con, catalog, rated),
             daily_rounding_lines(con, catalog, accounts, rated)])
+        # only recurring lines have a fee span (null elsewhere)
         lines = pl.concat([lines, period_limit_lines(lines, catalog),
-                           _recurring_lines(catalog, accounts, usage, as_of)])
+                           _recurring_lines(catalog, accounts, usage, as_of)], how="diagonal")
         lines = lines.sort(*BILL_KEYS, "line_type", "service", "destination_name",
-                           "subscriber_id", "plan_id", nulls_last=True)
+                           "subscriber_id", "plan_id", "fee", "fee_start", nulls_last=True)
         lines = _round_lines(lines, catalog).with_columns(
             line_no=pl.int_range(pl.len()).over(BILL_KEYS).cast(pl.Int64))
         lines, bills, taxes, discounts = _price_bills(lines, catalog, accounts)
         lines, bills, balances = carry_credits(lines, bills)
+        window = catalog.model.collection_window_hours
+        # when the period closes: usage ingested from then on goes on a later bill
+        bills = bills.with_columns(closes_at=pl.col("period_end") + pl.duration(hours=window)
+                                   if window is not None
+                                   else pl.lit(None, dtype=bills.schema["period_end"]))
         for name, frame in (("bill_lines", lines), ("bills", bills),
                             ("bill_taxes", taxes), ("bill_discounts", discounts),
                             ("balances", balances),

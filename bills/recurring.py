@@ -14,6 +14,14 @@ the plan's full price): on the same bill with ``prorate``, on the bill of the pe
 the change starts with ``restart``. A credit appears once the change has happened (at or
 before the as-of instant). Fees billed in arrears are charged for the time used only.
 A subscription that simply ends is charged for the time it covers (no credit line).
+
+A fee priced per calendar ``per`` unit shorter than the billing period and prorated by
+``calendar_days`` (a monthly price billed quarterly, B25) is shown as one item per unit
+the period touches, each with its own share, so every month's part is visible; the parts
+of one fee share a ``fee`` number and are rounded together (bills/build.py), so the bill
+total is the fee rounded once, as before the split. ``period_days`` prorates against the
+whole period (there is no month's part to show) and ``seconds`` by elapsed time: their fee
+stays one item.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from rules import Accounts, Catalog
@@ -30,6 +39,10 @@ from rules.cycles import Cycle, Period, period_of, periods, uncut_period_of
 
 _UNIT = {"week": Cycle("weekly"), "month": Cycle("monthly"), "quarter": Cycle("quarterly"),
          "year": Cycle("yearly")}
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+_CYCLE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
+# nominal lengths in days, only to tell whether a `per` unit is shorter than a period
+_NOMINAL_DAYS = {"weekly": 7, "monthly": 30, "quarterly": 91, "yearly": 365}
 _MICRO = timedelta(microseconds=1)
 CREDIT = "recurring_credit"
 
@@ -48,6 +61,17 @@ class Item:
     charge: Recurring
     amount: Decimal
     line_type: str
+    start: datetime  # the part of time this amount charges (or credits), [start, end)
+    end: datetime
+    fee: int  # items with the same number are the parts of one fee (rounded together)
+
+
+class Part(NamedTuple):
+    """The share of a fee for [start, end)."""
+
+    start: datetime
+    end: datetime
+    amount: Decimal
 
 
 def _days(start: datetime, end: datetime, zone: ZoneInfo) -> int:
@@ -57,19 +81,40 @@ def _days(start: datetime, end: datetime, zone: ZoneInfo) -> int:
     return ((end - _MICRO).astimezone(zone).date() - start.astimezone(zone).date()).days + 1
 
 
+def _units_per_period(recurring: Recurring, cycle: Cycle, basis: Period,
+                      tz: ZoneInfo) -> Decimal:
+    """How many ``per`` units one whole billing period holds: 3 months in a quarter, 1/12
+    of a year in a month; a week priced against months (or back) counts the share of each
+    unit the period's days cover."""
+    if recurring.per == "period":
+        return Decimal(1)
+    if recurring.per == "week" and cycle.interval == "weekly":
+        return Decimal(cycle.every)
+    if recurring.per in _MONTHS and cycle.interval in _CYCLE_MONTHS:
+        return Decimal(_CYCLE_MONTHS[cycle.interval] * cycle.every) / _MONTHS[recurring.per]
+    return sum((Decimal(_days(max(u.start, basis.start), min(u.end, basis.end), tz))
+                / _days(u.start, u.end, tz)
+                for u in periods(_UNIT[recurring.per], tz, basis.start, basis.end)),
+               Decimal(0))
+
+
 @functools.lru_cache(maxsize=4096)  # customers on one cycle share their periods' fees
-def fee(recurring: Recurring, start: datetime, end: datetime, basis: Period,
-        zone: str) -> Decimal:
+def fee_parts(recurring: Recurring, start: datetime, end: datetime, basis: Period,
+              zone: str, cycle: Cycle) -> tuple[Part, ...]:
     """The exact fee for [start, end) within the billing period ``basis``, by the recurring
-    charge's proration rule."""
+    charge's proration rule: one part per calendar ``per`` unit the span touches when the
+    fee is priced per unit, else one part. ``period_days`` prorates the price of the whole
+    period (a monthly price times the months of the cycle) by its days."""
     price = Decimal(recurring.price)
     tz = ZoneInfo(zone)
     if recurring.per == "period" or recurring.proration == "period_days":
+        price *= _units_per_period(recurring, cycle, basis, tz)
         if recurring.proration == "seconds":
-            return price * Decimal((end - start).total_seconds()) / Decimal(
-                (basis.end - basis.start).total_seconds())
-        return price * _days(start, end, tz) / _days(basis.start, basis.end, tz)
-    total = Decimal(0)
+            return (Part(start, end, price * Decimal((end - start).total_seconds()) / Decimal(
+                (basis.end - basis.start).total_seconds())),)
+        return (Part(start, end,
+                     price * _days(start, end, tz) / _days(basis.start, basis.end, tz)),)
+    parts = []
     for unit in periods(_UNIT[recurring.per], tz, start, end):
         lo, hi = max(unit.start, start), min(unit.end, end)
         if recurring.proration == "seconds":
@@ -77,8 +122,16 @@ def fee(recurring: Recurring, start: datetime, end: datetime, basis: Period,
                 (unit.end - unit.start).total_seconds())
         else:
             used = Decimal(_days(lo, hi, tz)) / _days(unit.start, unit.end, tz)
-        total += price * used
-    return total
+        parts.append(Part(lo, hi, price * used))
+    return tuple(parts)
+
+
+def shown_by_unit(recurring: Recurring, cycle: Cycle) -> bool:
+    """Whether the fee is shown one item per calendar ``per`` unit: priced per unit by
+    calendar days, with the unit shorter than the customer's billing period."""
+    return (recurring.per != "period" and recurring.proration == "calendar_days"
+            and _NOMINAL_DAYS[_UNIT[recurring.per].interval]
+            < _NOMINAL_DAYS[cycle.interval] * cycle.every)
 
 
 def recurring_items(catalog: Catalog, accounts: Accounts | None, usage_periods: list[tuple],
@@ -87,6 +140,18 @@ def recurring_items(catalog: Catalog, accounts: Accounts | None, usage_periods: 
     plan, period start, period end) seen in the rated usage."""
     plans = {p.id: p for p in catalog.model.plans}
     out: list[Item] = []
+
+    def add(customer_id: str, subscriber: str, plan_id: str, period: Period, zone: str,
+            charge: Recurring, cycle: Cycle, start: datetime, end: datetime, basis: Period,
+            line_type: str, sign: int = 1) -> None:
+        parts = fee_parts(charge, start, end, basis, zone, cycle)
+        if not shown_by_unit(charge, cycle):
+            parts = (Part(start, end, sum((p.amount for p in parts), Decimal(0))),)
+        number = len(out)
+        out.extend(Item(customer_id, subscriber, plan_id, period, zone, charge,
+                        sign * part.amount, line_type, part.start, part.end, number)
+                   for part in parts)
+
     dated: set[str] = set()
     rows = accounts.subscriptions.to_dicts() if accounts is not None else []
     # (subscriber, instant) -> the policy of the change that happens there
@@ -101,6 +166,7 @@ def recurring_items(catalog: Catalog, accounts: Accounts | None, usage_periods: 
         cycle = customer.cycle.cycle()
         due, end = sub["trial_end"] or sub["start"], sub["end"]
         change = policy.get((sub["subscriber_id"], end)) if end is not None else None
+        held = (sub["customer_id"], sub["subscriber_id"], sub["plan_id"])
         for period in periods(cycle, zone, due, min(end or as_of, as_of)):
             basis = uncut_period_of(cycle, zone, period.start)
             lo, hi = max(period.start, due), min(period.end, end or period.end)
@@ -111,22 +177,20 @@ def recurring_items(catalog: Catalog, accounts: Accounts | None, usage_periods: 
                 changed = (charge.billed == "advance" and change is not None
                            and hi == end < basis.end)
                 # in advance, a changed plan is charged as it stood when the period began
-                charged = fee(charge, lo, basis.end if changed else hi, basis, zone)
-                out.append(Item(sub["customer_id"], sub["subscriber_id"], sub["plan_id"],
-                                period, zone, charge, charged, kind))
+                add(*held, period, zone, charge, cycle, lo, basis.end if changed else hi,
+                    basis, kind)
                 if changed and end <= as_of:
                     where = period if change == "prorate" else period_of(cycle, zone, end)
-                    out.append(Item(sub["customer_id"], sub["subscriber_id"], sub["plan_id"],
-                                    where, zone, charge,
-                                    -fee(charge, end, basis.end, basis, zone), CREDIT))
+                    add(*held, where, zone, charge, cycle, end, basis.end, basis, CREDIT,
+                        sign=-1)
     for customer_id, subscriber, plan_id, start, end in usage_periods:
         if subscriber in dated or plan_id not in plans or not plans[plan_id].recurring:
             continue
         customer = accounts.customer(customer_id) if accounts else None
         zone = (customer and customer.timezone) or catalog.plan_zone(plans[plan_id])
+        cycle = customer.cycle.cycle() if customer else Cycle("monthly")
         period = Period(start.astimezone(UTC), end.astimezone(UTC))
         for charge in plans[plan_id].recurring:
-            out.append(Item(customer_id, subscriber, plan_id, period, zone, charge,
-                            fee(charge, period.start, period.end, period, zone),
-                            f"recurring_{charge.billed}"))
+            add(customer_id, subscriber, plan_id, period, zone, charge, cycle, period.start,
+                period.end, period, f"recurring_{charge.billed}")
     return out

@@ -12,12 +12,16 @@ TABLES = {
     "balances": "per customer and currency: credit carried from bills whose credits "
                 "exceeded their charges, what later bills applied, what is left",
     "bundle_balances": "per subscriber, plan, period and bundle: allowance, used, left",
-    "bill_lines": "usage per subscriber, service and destination, and recurring fees, per "
-                  "bill; each rounded once, with its discount and (line scope) tax",
+    "bill_lines": "usage per subscriber, service and destination, and recurring fees (one "
+                  "line per calendar month of a monthly fee billed for a longer period; "
+                  "fee_start/fee_end: the time a recurring line charges), per bill; each "
+                  "rounded once, with its discount and (line scope) tax",
     "bill_discounts": "each discount applied to a line",
     "bill_taxes": "each tax of each bill: base and amount",
     "bills": "per customer per billing period: subtotal, discount, tax, total (= lines - "
-             "discounts + exclusive taxes, exactly)",
+             "discounts + exclusive taxes, exactly); closes_at, the period's end plus the "
+             "catalog's collection window (usage ingested later is billed late; null: no "
+             "window, the period stays open)",
 }
 VIEWS = {
     "rated_usage": "the rated Parquet: one row per event with its explanation",
@@ -39,3 +43,6 @@ LINE_SCHEMA = {
     "destination_name": pl.String, "events": pl.Int64, "quantity": pl.Int64,
     "billed_quantity": pl.Int64, "amount_exact": pl.Decimal(38, 9),
 }
+# Recurring lines only (null on the others): the part of time the line charges or
+# credits, [fee_start, fee_end) in UTC; a fee split by month has one line per month.
+FEE_SCHEMA = {"fee_start": _INSTANT, "fee_end": _INSTANT}

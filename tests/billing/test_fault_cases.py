@@ -90,7 +90,7 @@ def sql_rows(db: Path, query: str) -> list[dict]:
 
 _MONEY = ("subtotal", "discount", "tax", "total", "amount", "amount_exact", "base",
           "tax_rate")
-_BOUNDS = ("period_start", "period_end")
+_BOUNDS = ("period_start", "period_end", "fee_start", "fee_end", "closes_at")
 
 
 def _typed(row: dict) -> dict:
@@ -98,9 +98,10 @@ def _typed(row: dict) -> dict:
     for key in _MONEY:
         if key in out and out[key] != "":
             out[key] = Decimal(out[key])
-    for key in _BOUNDS:
+    for key in _BOUNDS:  # empty: null (no fee span on usage lines, no window)
         if key in out:
-            out[key] = datetime.fromtimestamp(int(out[key]) / 1_000_000, UTC)
+            out[key] = (datetime.fromtimestamp(int(out[key]) / 1_000_000, UTC)
+                        if out[key] != "" else None)
     for key in ("cycle_start", "cycle_end"):
         if key in out:
             out[key] = date.fromisoformat(out[key])
@@ -115,7 +116,7 @@ def bills(db: Path) -> list[dict]:
     return [_typed(r) for r in sql_rows(db, """
         SELECT customer_id, epoch_us(period_start) AS period_start,
                epoch_us(period_end) AS period_end, cycle_start, cycle_end, currency, lines,
-               events, subtotal, discount, tax, total
+               events, subtotal, discount, tax, total, epoch_us(closes_at) AS closes_at
         FROM bills ORDER BY customer_id, period_start""")]
 
 
@@ -124,7 +125,8 @@ def lines(db: Path) -> list[dict]:
         SELECT customer_id, epoch_us(period_start) AS period_start,
                epoch_us(period_end) AS period_end, cycle_start, cycle_end, currency,
                subscriber_id, service, line_type, events, quantity, billed_quantity,
-               amount_exact, amount, discount, tax
+               amount_exact, amount, discount, tax, epoch_us(fee_start) AS fee_start,
+               epoch_us(fee_end) AS fee_end
         FROM bill_lines ORDER BY customer_id, period_start, line_no""")]
 
 
@@ -285,18 +287,42 @@ def test_b25_monthly_rate_billed_quarterly(cases, tmp_path):
     assert (bill["cycle_start"], bill["cycle_end"]) == (date(2023, 4, 1), date(2023, 7, 1))
     assert (bill["period_start"], bill["period_end"]) == (
         instant("2023-04-01T00:00:00Z"), instant("2023-07-01T00:00:00Z"))
-    assert bill["total"] == Decimal(expected["invoice_total"])
-    assert bill["subtotal"] == Decimal(expected["invoice_total"])
-    (line,) = lines(db)
-    assert line["line_type"].startswith("recurring")
-    assert line["amount"] == Decimal(expected["invoice_total"])
-    # the parts, unrounded, sum to the exact fee; only the total is rounded
-    exact = (Decimal(inp["monthly_rate"]) * 23 / 30 + 2 * Decimal(inp["monthly_rate"]))
-    assert line["amount_exact"] == exact.quantize(Decimal("1e-9"))
-    assert half_up(Decimal(inp["monthly_rate"]) * 23 / 30) == Decimal(expected["april"])
-    assert Decimal(expected["may"]) == Decimal(expected["june"]) == Decimal(inp["monthly_rate"])
+    assert bill["subtotal"] == bill["total"] == Decimal(expected["invoice_total"])
+    # one recurring line per calendar month the quarter touches, April from the start
+    months = [("april", day_start(period["start"]), "2023-05-01T00:00:00Z"),
+              ("may", "2023-05-01T00:00:00Z", "2023-06-01T00:00:00Z"),
+              ("june", "2023-06-01T00:00:00Z", day_after(period["end"]))]
+    assert [(ln["line_type"], ln["fee_start"], ln["fee_end"], ln["amount"])
+            for ln in lines(db)] == [
+        ("recurring_advance", instant(lo), instant(hi), Decimal(expected[month]))
+        for month, lo, hi in months]
     # pitfalls quoted by the case: daily rate rounded first, and the pre-fix total
     assert not {Decimal("10928.38"), Decimal("11060.00")} & all_money(db)
+
+
+def test_b25_month_parts_sum_to_the_fee_rounded_once(cases, tmp_path):
+    """B25's rule "round only the invoice total" with two partial months: April 8-30 and
+    June 1-2 are 3028.333... and 263.333...; rounded each they would lose a cent. Each
+    month's line is the rounded running total less the one before, so the lines sum to the
+    quarter's fee rounded once (7241.666... -> 7241.67)."""
+    case = cases["B25"]
+    inp = case["input"]
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "plan", "recurring": [{"name": "monthly fee", "price": inp["monthly_rate"],
+                                     "per": "month", "proration": "calendar_days"}],
+        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
+    accounts = {
+        "customers": [{"id": "cust", "timezone": "UTC",
+                       "cycle": {"interval": "quarterly", "anchor": "calendar"}}],
+        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
+                           "start": day_start(inp["invoice_period"]["start"]),
+                           "end": "2023-06-03T00:00:00Z"}],
+    }
+    db = run_job(tmp_path, catalog, accounts=accounts, as_of="2023-07-01T00:00:00Z")
+    (bill,) = bills(db)
+    assert [ln["amount"] for ln in lines(db)] == [
+        Decimal("3028.33"), Decimal("3950.00"), Decimal("263.34")]
+    assert bill["total"] == Decimal("7241.67")
 
 
 def test_b25_april_part_alone(cases, tmp_path):
@@ -318,6 +344,28 @@ def test_b25_april_part_alone(cases, tmp_path):
     (bill,) = bills(db)
     assert bill["total"] == Decimal(expected["april"])
     assert Decimal("3028.38") not in all_money(db)
+
+
+@pytest.mark.parametrize(("start", "total"), [
+    ("2023-04-01T00:00:00Z", "11850.00"),  # the whole quarter: three monthly prices
+    ("2023-04-08T00:00:00Z", "10938.46"),  # 84 of its 91 days: 11850 x 84 / 91
+])
+def test_monthly_price_billed_quarterly_by_period_days(tmp_path, start, total):
+    """With `period_days` a monthly price billed quarterly is the quarter's price (three
+    months) prorated by the quarter's days, never one monthly price for the quarter."""
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "plan", "recurring": [{"name": "monthly fee", "price": "3950.00",
+                                     "per": "month", "proration": "period_days"}],
+        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
+    accounts = {
+        "customers": [{"id": "cust", "timezone": "UTC",
+                       "cycle": {"interval": "quarterly", "anchor": "calendar"}}],
+        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
+                           "start": start, "end": "2023-07-01T00:00:00Z"}],
+    }
+    db = run_job(tmp_path, catalog, accounts=accounts, as_of="2023-07-01T00:00:00Z")
+    (bill,) = bills(db)
+    assert (bill["cycle_start"], bill["total"]) == (date(2023, 4, 1), Decimal(total))
 
 
 # --- B27: proration across a month boundary, each month by its own length ---------------------
@@ -379,15 +427,16 @@ def test_b31_ended_membership_bills_nothing_afterwards(cases, tmp_path, as_of):
     }
     db = run_job(tmp_path, catalog, accounts=accounts, as_of=as_of)
     found = bills(db)
-    # the cycle before: [07-15, 08-15), fully active, the full monthly price
-    assert [(b["cycle_start"], b["cycle_end"], b["total"]) for b in found
-            if b["cycle_start"] < date.fromisoformat(period["start"])] == [
+    # The cycle before, [07-15, 08-15), fully active, at the full monthly price, is the only
+    # bill. The idle period [08-15, 09-15) has no active day and nothing was paid for it:
+    # no charge and no credit, so no bill is written for it (bills are written for what is
+    # due, never empty) and what is billed for it is the case's 0.00.
+    assert [(b["cycle_start"], b["cycle_end"], b["total"]) for b in found] == [
         (date(2017, 7, 15), date(2017, 8, 15), Decimal(member["monthly_price"]))]
-    after = [b for b in found if b["cycle_start"] >= date.fromisoformat(period["start"])]
-    for bill in after:  # a bill for the idle period may exist, but holds nothing
-        assert bill["cycle_start"] == date.fromisoformat(period["start"])
-        assert bill["cycle_end"] == date.fromisoformat(day_after(period["end"])[:10])
-        assert bill["total"] == Decimal(case["expected"]["bill_total"])
+    idle = date.fromisoformat(period["start"]), date.fromisoformat(day_after(period["end"])[:10])
+    billed_for_idle = [b["total"] for b in found if (b["cycle_start"], b["cycle_end"]) == idle]
+    assert sum(billed_for_idle, Decimal("0.00")) == Decimal(case["expected"]["bill_total"])
+    assert not [ln for ln in lines(db) if ln["cycle_start"] >= idle[0]]
     assert all(b["total"] >= 0 for b in found)
     assert all(ln["amount"] >= 0 for ln in lines(db))
     assert Decimal(case["expected"]["wrong_observed"]) not in all_money(db)
@@ -504,8 +553,11 @@ def test_b40_retry_in_a_later_run_is_quarantined(cases, tmp_path):
                  as_of="2024-05-11T23:00:00Z")
     quarantined = sql_rows(db, "SELECT event_id, reason FROM quarantine")
     assert quarantined == [{"event_id": retry["event_id"], "reason": "duplicate"}]
-    billed = sum(ln["billed_quantity"] for ln in lines(db) if ln["line_type"] == "usage")
-    assert billed in (0, expected["billed_units"])  # the retry adds no usage
+    # the May bill is as the first night left it: the retry adds no usage
+    (bill,) = bills(db)
+    (line,) = lines(db)
+    assert (line["line_type"], line["billed_quantity"]) == ("usage", expected["billed_units"])
+    assert line["amount"] == bill["total"] == Decimal(expected["amount"])
     assert Decimal(expected["wrong_amount"]) not in all_money(db)
 
 

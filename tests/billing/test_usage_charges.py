@@ -8,12 +8,20 @@ process and reads bills.duckdb (bills, bill lines, bundle balances, rated usage)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-from tests.billing.test_fault_cases import CASES_FILE, bills, lines, run_job, sql_rows
+from tests.billing.test_fault_cases import (
+    CASES_FILE,
+    bills,
+    instant,
+    lines,
+    run_job,
+    sql_rows,
+)
 
 pytestmark = pytest.mark.skipif(
     not CASES_FILE.is_file(), reason=f"{CASES_FILE} is absent (only in the shared checkout)")
@@ -136,13 +144,22 @@ def test_b14_graduated_tier_bound_is_inclusive(cases, tmp_path, units):
 def test_b16_all_tiers_and_top_tier_are_distinct_policies(cases, tmp_path, policy, model):
     case = cases["B16"]
     steps = case["input"]["tiers"]
+    # The case's tiers as given, each with its `max`. The catalog requires an open-ended
+    # last tier (it has no rule for usage above every bound), so one is appended at the top
+    # tier's price; the tier reached, asserted below, shows the usage never gets there.
     tiers = {"model": model, "tiers": [{"up_to": t["max"], "rate": t["unit_price"]}
-                                       for t in steps[:-1]]
-             + [{"rate": steps[-1]["unit_price"]}]}
+                                       for t in steps] + [{"rate": steps[-1]["unit_price"]}]}
     bill = _tiered(tmp_path, tiers, case["input"]["usage_units"], model)
     assert bill["total"] == Decimal(case["expected"][policy])
     other = "TOP_TIER" if policy == "ALL_TIERS" else "ALL_TIERS"
     assert bill["total"] != Decimal(case["expected"][other])
+    # 10500 units end in the case's second tier (10000 < 10500 <= 50000)
+    if model == "graduated":
+        (reached,) = sql_rows(bill["db"], "SELECT max(tier) AS tier FROM rated_usage")
+        assert int(reached["tier"]) == 2
+    else:
+        (line,) = sql_rows(bill["db"], "SELECT line_type, destination_name FROM bill_lines")
+        assert line == {"line_type": "cycle_usage", "destination_name": "api_calls: volume tier 2"}
 
 
 @pytest.mark.parametrize("stored, january, late_line", [
@@ -153,12 +170,11 @@ def test_b38_late_usage_inside_and_outside_the_collection_window(cases, tmp_path
                                                                  january, late_line):
     case = cases["B38"]
     given, expected = case["input"], case["expected"]
-    window = given["collection_interval"]
-    assert window == "P2D"
-    catalog = {"currency": "EUR", "collection_window_hours": 48, "plans": [{
+    window = iso_duration(given["collection_interval"])
+    catalog = {"currency": "EUR", "collection_window_hours": whole_hours(window), "plans": [{
         "id": "p", "default": True,
         "charges": [{"service": "units", "rate": given["unit_price"], "per": "unit"}]}]}
-    start = datetime.fromisoformat(given["period"][0].replace("Z", "+00:00"))
+    start, end = (instant(t) for t in given["period"])
     out = tmp_path / "out"
     on_time = [{"event_id": "on-time", "subscriber_id": "s", "service": "units",
                 "at": (start + timedelta(days=9)).isoformat(),
@@ -169,15 +185,45 @@ def test_b38_late_usage_inside_and_outside_the_collection_window(cases, tmp_path
              "at": given["late_event"]["event_time"], "quantity": given["late_event"]["units"]}]
     db = run_job(tmp_path / "night2", catalog, events=late, out=out, as_of=given[stored])
     by_month = {b["period_start"]: b for b in bills(db)}
-    jan = by_month[start.astimezone(UTC)]
+    jan = by_month[start]
+    assert (jan["period_start"], jan["period_end"]) == (start, end)
+    assert jan["closes_at"] == instant(expected["cutoff"])
     assert jan["total"] == Decimal(expected[january])
+    # the case's two sides of the cutoff: stored before it, or after
+    assert (instant(given[stored]) < jan["closes_at"]) == (late_line is None)
     feb = [ln for ln in lines(db) if ln["line_type"] == "late_usage"]
     if late_line is None:
         assert not feb and len(by_month) == 1
     else:
         (line,) = feb
         assert line["amount"] == late_line
-        assert line["period_start"] == datetime(2026, 2, 1, tzinfo=UTC)
+        assert line["period_start"] == end
+
+
+def iso_duration(text: str) -> timedelta:
+    """An ISO-8601 duration of days and time ('P2D', 'PT36H', 'P1DT12H'); years and months
+    have no fixed length, so they are refused."""
+    found = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", text)
+    if not found or text in ("P", "PT") or text.endswith("T"):
+        raise ValueError(f"not an ISO-8601 duration of days and time: {text!r}")
+    days, hours, minutes, seconds = (int(g or 0) for g in found.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def whole_hours(window: timedelta) -> int:
+    """The catalog's `collection_window_hours` for a window of whole hours."""
+    hours, rest = divmod(window, timedelta(hours=1))
+    assert not rest, f"the catalog's collection window is whole hours, not {window}"
+    return hours
+
+
+def test_iso_duration():
+    assert iso_duration("P2D") == timedelta(hours=48)
+    assert iso_duration("PT36H") == timedelta(hours=36)
+    assert iso_duration("P1DT12H") == timedelta(hours=36)
+    for bad in ("P", "PT", "P1M", "2D", "P1DT"):
+        with pytest.raises(ValueError):
+            iso_duration(bad)
 
 
 def test_a_percentage_charge_takes_a_share_of_each_events_value(tmp_path):
