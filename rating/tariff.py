@@ -156,9 +156,13 @@ class CompiledTariff:
             for c in self.tariff_charge)
 
     def tariff_index(self, plan: pl.Series, service: pl.Series) -> np.ndarray:
-        keys = {f"{p}\x1f{s}": t for (p, s), t in self.tariff_keys.items()}
-        joined = plan.fill_null("") + "\x1f" + service.fill_null("")
-        return joined.replace_strict(keys, default=-1, return_dtype=pl.Int32).to_numpy()
+        keys = pl.DataFrame([(p, s, t) for (p, s), t in self.tariff_keys.items()],
+                            schema={"plan": pl.String, "service": pl.String, "t": pl.Int32},
+                            orient="row")
+        rows = pl.DataFrame({"plan": plan, "service": service},
+                            schema={"plan": pl.String, "service": pl.String})
+        return rows.join(keys, on=["plan", "service"], how="left", maintain_order="left")\
+            ["t"].fill_null(-1).to_numpy()
 
 
 def _flat_table(charge, minor: int) -> pl.DataFrame:
