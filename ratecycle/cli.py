@@ -81,6 +81,11 @@ def _subscriber_from(text: str) -> str:
     return text
 
 
+ACCOUNTS_HELP = ("YAML (customers and subscriptions) or CSV/Parquet (a subscription a row: "
+                 "subscriber_id, plan_id and optional customer and date columns); see "
+                 "README, Accounts. A subscriber with no subscription holds the default plan")
+
+
 # --- output paths (checked by the command: they depend on what exists) ---------------------
 
 def _file_out(out: Path, example: str) -> None:
@@ -354,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, metavar="OUT",
                    help="rated usage: OUT.parquet is one file, otherwise a folder of bucket "
                    "files; replaced if it exists")
-    p.add_argument("--accounts", type=Path, help="CSV/Parquet: subscriber_id,plan_id")
+    p.add_argument("--accounts", type=Path, metavar="FILE", help=ACCOUNTS_HELP)
     p.add_argument("--as-of", type=_instant, metavar="INSTANT",
                    help="'now' for this run (ingested_at of a usage file's rows)")
     p.add_argument("--workers", type=_at_least(1), default=1, metavar="N",
@@ -366,10 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ingest_options(p)
     p.add_argument("--catalog", required=True, type=Path, metavar="catalog.yaml",
                    help="the tariff catalog (see `ratecycle catalog check`)")
-    p.add_argument("--accounts", type=Path, help="CSV/Parquet: subscriber_id,plan_id")
+    p.add_argument("--accounts", type=Path, metavar="FILE", help=ACCOUNTS_HELP)
     p.add_argument("--out", required=True, type=Path, metavar="DIR",
-                   help="folder for usage/, quarantine/, rated/, bills.duckdb and run.json; "
-                   "a previous run there is replaced")
+                   help="a new, empty or earlier ratecycle output folder. FILES are one "
+                   "batch under DIR/runs/: the same FILES again replace it, other FILES add "
+                   "one whose events already in another batch are quarantined as duplicates; "
+                   "bundle and tier use continue from earlier batches; bills.duckdb is "
+                   "rebuilt from all batches, late usage as adjustments")
     p.add_argument("--workers", type=_at_least(1), default=1, metavar="N",
                    help="processes for rating tasks (default 1)")
     p.set_defaults(func=cmd_run)

@@ -411,9 +411,8 @@ def generate_demo(out_dir: Path, *, subscribers: int = 10_000, events: int = 1_0
     catalog_path.write_text(CATALOG_YAML.format(retail=retail.name, business=business.name),
                             encoding="utf-8")
 
-    # ~1 % of the subscribers with usage have no account row: they hold the default plan
-    active = usage["subscriber_id"].unique().sort()
-    left_out = active.gather(rng.choice(len(active), size=len(active) // 100, replace=False))
+    # Every subscriber gets an account row: one without would hold the default plan with
+    # no customer, hence no tax jurisdiction, and its bill would carry no VAT.
     plans = rng.choice(len(PLANS), size=subscribers, p=[p for _, p in PLANS])
     uk = subs["home"].to_numpy() == 1
     accounts = pl.DataFrame({
@@ -425,7 +424,7 @@ def generate_demo(out_dir: Path, *, subscribers: int = 10_000, events: int = 1_0
         "tax_jurisdiction": np.where(uk, "GB", "DE"),
         # one customer in twenty has the loyalty discount
         "discounts": np.where(rng.random(subscribers) < 0.05, "loyalty", ""),
-    }).filter(~pl.col("subscriber_id").is_in(left_out.to_list()))
+    })
     accounts_path = out_dir / "accounts.csv"
     accounts.write_csv(accounts_path)
     say(f"demo: wrote {catalog_path}, {retail.name}, {business.name}, {accounts_path.name}")

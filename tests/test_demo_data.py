@@ -1,12 +1,15 @@
-"""The demo month: deterministic, in the usage schema, inside its month, and rateable."""
+"""The demo month: deterministic, in the usage schema, inside its month, rateable, and
+billed with every bill under a customer of the accounts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import duckdb
 import polars as pl
 import pytest
 
+from ratecycle.demo import run_demo
 from ratecycle.demo_data import DemoInputs, generate_demo
 from rules import load_accounts, load_catalog
 
@@ -101,7 +104,7 @@ def test_the_catalog_prices_almost_every_destination(demo, usage):
     assert 0.001 < unpriced < 0.02  # some calls end as no_rate, not many
 
 
-def test_accounts_hold_catalog_plans_and_leave_a_few_out(demo, usage):
+def test_accounts_hold_catalog_plans_and_every_subscriber_with_usage(demo, usage):
     catalog = load_catalog(demo.catalog)
     loaded = load_accounts(demo.accounts, catalog)
     accounts = loaded.plans
@@ -113,9 +116,21 @@ def test_accounts_hold_catalog_plans_and_leave_a_few_out(demo, usage):
     assert {c.currency for c in loaded.customers.values() if c.timezone == "Europe/London"} \
         == {"GBP"}
     assert any(c.discounts for c in loaded.customers.values())
-    active = set(usage["subscriber_id"])
-    without = active - set(accounts["subscriber_id"])
-    assert 0 < len(without) <= 0.02 * len(active)
+    assert set(usage["subscriber_id"]) <= set(accounts["subscriber_id"])
+
+
+def test_every_bill_of_a_demo_run_has_its_customer_and_tax(tmp_path):
+    # A subscriber without an account row would be billed under no customer, so with no
+    # tax jurisdiction and no VAT.
+    run_demo(tmp_path, subscribers=SMALL["subscribers"], events=SMALL["events"], quiet=True)
+    with duckdb.connect(str(tmp_path / "bills.duckdb"), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM bills").fetchall()[0][0] >= SMALL["subscribers"] // 2
+        orphans = con.sql("""SELECT customer_id FROM bills
+                             WHERE customer_id NOT IN (SELECT customer_id FROM customers)""")
+        assert orphans.fetchall() == []
+        untaxed = con.sql("""SELECT customer_id FROM bills JOIN customers USING (customer_id)
+                             WHERE tax_jurisdiction IS NULL OR tax <= 0""")
+        assert untaxed.fetchall() == []
 
 
 def test_a_bad_month_is_refused(tmp_path):
