@@ -14,7 +14,7 @@ import pickle
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -112,10 +112,17 @@ def _prepared_for(task: RateTask):
 
 def run_task(task: RateTask) -> dict:
     """Pure function of its inputs; returns the task's row counts."""
+    return _write_task(task, _rate_task(task))
+
+
+def _rate_task(task: RateTask) -> pl.DataFrame:
     catalog, compiled, accounts = _prepared_for(task)
     usage = pl.read_parquet(task.usage)
     earlier = _earlier(task.earlier, usage) if compiled.cumulative else None
-    rated = rate_batch(usage, catalog, compiled, accounts, task.run_id, earlier)
+    return rate_batch(usage, catalog, compiled, accounts, task.run_id, earlier)
+
+
+def _write_task(task: RateTask, rated: pl.DataFrame) -> dict:
     task.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = task.out.with_name(f".{task.out.name}.{os.getpid()}.tmp")
     rated.write_parquet(tmp, compression="zstd", compression_level=1)  # measured: as small,
@@ -147,8 +154,18 @@ def run_tasks(tasks: list[RateTask], workers: int, progress: Progress) -> list[d
                  f"{done_rows:,} events)")
 
     if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            report(run_task(task))
+        # One task is written while the next is rated (writing Parquet leaves the GIL, so
+        # the second core is used); one written frame waits at most.
+        with ThreadPoolExecutor(1) as writer:
+            pending = None
+            for task in tasks:
+                rated = _rate_task(task)
+                if pending is not None:
+                    report(pending.result())
+                pending = writer.submit(_write_task, task, rated)
+                del rated
+            if pending is not None:
+                report(pending.result())
     else:
         # spawn, not fork: Polars in a forked child can hang; one Polars thread per worker.
         os.environ["POLARS_MAX_THREADS"] = "1"
