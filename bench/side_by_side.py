@@ -414,8 +414,10 @@ def write_results_md() -> None:
         "# Side-by-side results",
         "",
         "Written by `bench/side_by_side.py`; do not edit by hand. Every number below was "
-        "measured by the command shown with it, on a **shared machine** (another engineer "
-        "ran tests on the same 2 cores at the time), so treat small differences as noise.",
+        "measured by the command shown with it, on a 2-core virtual machine whose memory "
+        "comes slowly and unevenly when first touched (allocating and filling 512 MB took "
+        "from 30 ms to 1 s in one process, run after run), so treat differences of 10-20% "
+        "as noise; the kinds of one round run one after another, never side by side.",
         "",
         "Tariff measured: the generated catalog of `bench/generate.py` — a 10,000-prefix deck "
         "with a row per band (three bands in Europe/Berlin, voice split at band changes), "

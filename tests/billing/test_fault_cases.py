@@ -266,21 +266,28 @@ def test_b23_fixed_discount_before_vat(cases, tmp_path):
 
 # --- B25: monthly price billed quarterly, first month prorated by calendar days ---------------
 
+def _quarterly(price: str, proration: str, start: str, end: str | None = None):
+    """A monthly fee billed on calendar quarters: (catalog, accounts) for one subscription."""
+    catalog = {"currency": "EUR", "plans": [{
+        "id": "plan", "recurring": [{"name": "monthly fee", "price": price, "per": "month",
+                                     "proration": proration}],
+        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
+    subscription = {"subscriber": "s1", "customer": "cust", "plan": "plan", "start": start}
+    if end is not None:
+        subscription["end"] = end
+    accounts = {"customers": [{"id": "cust", "timezone": "UTC",
+                               "cycle": {"interval": "quarterly", "anchor": "calendar"}}],
+                "subscriptions": [subscription]}
+    return catalog, accounts
+
+
 def test_b25_monthly_rate_billed_quarterly(cases, tmp_path):
     case = cases["B25"]
     inp, expected = case["input"], case["expected"]
     assert inp["billing_interval_months"] == 3
     period = inp["invoice_period"]
-    catalog = {"currency": "EUR", "plans": [{
-        "id": "plan", "recurring": [{"name": "monthly fee", "price": inp["monthly_rate"],
-                                     "per": "month", "proration": "calendar_days"}],
-        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
-    accounts = {
-        "customers": [{"id": "cust", "timezone": "UTC",
-                       "cycle": {"interval": "quarterly", "anchor": "calendar"}}],
-        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
-                           "start": day_start(period["start"])}],
-    }
+    catalog, accounts = _quarterly(inp["monthly_rate"], "calendar_days",
+                                   day_start(period["start"]))
     # as of the quarter's end: the quarter Apr-Jun is the only period so far
     db = run_job(tmp_path, catalog, accounts=accounts, as_of=day_after(period["end"]))
     (bill,) = bills(db)
@@ -307,17 +314,9 @@ def test_b25_month_parts_sum_to_the_fee_rounded_once(cases, tmp_path):
     quarter's fee rounded once (7241.666... -> 7241.67)."""
     case = cases["B25"]
     inp = case["input"]
-    catalog = {"currency": "EUR", "plans": [{
-        "id": "plan", "recurring": [{"name": "monthly fee", "price": inp["monthly_rate"],
-                                     "per": "month", "proration": "calendar_days"}],
-        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
-    accounts = {
-        "customers": [{"id": "cust", "timezone": "UTC",
-                       "cycle": {"interval": "quarterly", "anchor": "calendar"}}],
-        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
-                           "start": day_start(inp["invoice_period"]["start"]),
-                           "end": "2023-06-03T00:00:00Z"}],
-    }
+    catalog, accounts = _quarterly(inp["monthly_rate"], "calendar_days",
+                                   day_start(inp["invoice_period"]["start"]),
+                                   "2023-06-03T00:00:00Z")
     db = run_job(tmp_path, catalog, accounts=accounts, as_of="2023-07-01T00:00:00Z")
     (bill,) = bills(db)
     assert [ln["amount"] for ln in lines(db)] == [
@@ -329,17 +328,9 @@ def test_b25_april_part_alone(cases, tmp_path):
     """The April part of B25 as its own bill: the subscription ends with April."""
     case = cases["B25"]
     inp, expected = case["input"], case["expected"]
-    catalog = {"currency": "EUR", "plans": [{
-        "id": "plan", "recurring": [{"name": "monthly fee", "price": inp["monthly_rate"],
-                                     "per": "month", "proration": "calendar_days"}],
-        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
-    accounts = {
-        "customers": [{"id": "cust", "timezone": "UTC",
-                       "cycle": {"interval": "quarterly", "anchor": "calendar"}}],
-        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
-                           "start": day_start(inp["invoice_period"]["start"]),
-                           "end": "2023-05-01T00:00:00Z"}],
-    }
+    catalog, accounts = _quarterly(inp["monthly_rate"], "calendar_days",
+                                   day_start(inp["invoice_period"]["start"]),
+                                   "2023-05-01T00:00:00Z")
     db = run_job(tmp_path, catalog, accounts=accounts, as_of="2023-07-01T00:00:00Z")
     (bill,) = bills(db)
     assert bill["total"] == Decimal(expected["april"])
@@ -353,16 +344,7 @@ def test_b25_april_part_alone(cases, tmp_path):
 def test_monthly_price_billed_quarterly_by_period_days(tmp_path, start, total):
     """With `period_days` a monthly price billed quarterly is the quarter's price (three
     months) prorated by the quarter's days, never one monthly price for the quarter."""
-    catalog = {"currency": "EUR", "plans": [{
-        "id": "plan", "recurring": [{"name": "monthly fee", "price": "3950.00",
-                                     "per": "month", "proration": "period_days"}],
-        "charges": [{"service": "api", "rate": "0", "per": "unit"}]}]}
-    accounts = {
-        "customers": [{"id": "cust", "timezone": "UTC",
-                       "cycle": {"interval": "quarterly", "anchor": "calendar"}}],
-        "subscriptions": [{"subscriber": "s1", "customer": "cust", "plan": "plan",
-                           "start": start, "end": "2023-07-01T00:00:00Z"}],
-    }
+    catalog, accounts = _quarterly("3950.00", "period_days", start, "2023-07-01T00:00:00Z")
     db = run_job(tmp_path, catalog, accounts=accounts, as_of="2023-07-01T00:00:00Z")
     (bill,) = bills(db)
     assert (bill["cycle_start"], bill["total"]) == (date(2023, 4, 1), Decimal(total))
