@@ -38,7 +38,7 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
     frame = pl.DataFrame({"customer": customer, "plan": plan})
     pairs = frame.unique(maintain_order=True)
     customers = accounts.customers if accounts is not None else {}
-    cases: dict[tuple[str, str], int] = {}  # (zone, repr of cycle) -> case number
+    cases: dict[tuple[str, Cycle], int] = {}  # (zone, cycle) -> case number
     cycles: list[tuple[str, Cycle]] = []
     case_of = []
     for cid, pid in pairs.iter_rows():
@@ -46,7 +46,7 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
         zone = (c and c.timezone) or (catalog.plan_zone(catalog.plan(pid)) if pid
                                       else catalog.model.timezone)
         cycle = c.cycle.cycle() if c is not None else MONTHLY
-        case_of.append(cases.setdefault((zone, repr(cycle)), len(cases)))
+        case_of.append(cases.setdefault((zone, cycle), len(cases)))
         if len(cycles) < len(cases):
             cycles.append((zone, cycle))
     case = frame.join(pairs.with_columns(case=pl.Series(case_of, dtype=pl.Int64)),

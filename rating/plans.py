@@ -84,7 +84,7 @@ def plan_candidates(usage: pl.DataFrame, catalog: Catalog, accounts: Accounts | 
         held = (held if held is not None else subscription_of(usage, accounts))["plan_id"]
     profiles = list(catalog.model.profiles)
     if not profiles:  # the common case, vectorised: the account's plan, else the default
-        plan = pl.Series("plan_0", [default] * n, dtype=pl.String)
+        plan = pl.repeat(default, n, dtype=pl.String, eager=True).alias("plan_0")
         if held is None:
             return [plan]
         return [held.fill_null(default).alias("plan_0") if default else held.alias("plan_0")]

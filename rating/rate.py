@@ -103,7 +103,7 @@ def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.nda
 def _match(usage, compiled, candidates, calendars, at, offsets, data):
     """Try each candidate plan in turn for rows still unmatched: (plan, tariff, entry)."""
     n = len(usage)
-    plan = pl.Series("plan_id", [None] * n, dtype=pl.String)
+    plan = pl.repeat(None, n, dtype=pl.String, eager=True).alias("plan_id")
     tariff = np.full(n, -1, dtype=np.int64)
     entry = np.full(n, -1, dtype=np.int32)
     any_tariff = np.zeros(n, dtype=bool)
