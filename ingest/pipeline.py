@@ -453,6 +453,10 @@ def ingest_files(paths: list[str | Path], opts: IngestOptions, progress=None) ->
         accounting.files[path.name] = accounting.files.get(path.name, 0) + len(rows) + len(bad)
         if progress:
             progress(f"read {path} ({len(rows) + len(bad)} rows)")
+            if len(bad) and not len(rows) and (bad["reason"] == s.BAD_SHAPE).all():
+                progress(f"warning: {path}: no row has the shape of --format {opts.format} "
+                         f"(all {len(bad)} quarantined as {s.BAD_SHAPE}, e.g. "
+                         f"{bad['detail'][0]}); is the format right for this file?")
 
     usage = pl.concat(usage_parts, how="diagonal_relaxed") if usage_parts else pl.DataFrame(
         schema=s.USAGE_SCHEMA

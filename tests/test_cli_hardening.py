@@ -169,3 +169,15 @@ def test_ctrl_c_exits_130_without_a_traceback(folder, monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_check", interrupted)
     assert main(["catalog", "check", "catalog/catalog.yaml"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_file_in_another_format_is_named_with_a_hint(folder, capsys):
+    """A FreeSWITCH row (15 quoted columns) read as Asterisk: every row is quarantined, and
+    the run says which file and asks whether the format is right."""
+    (folder / "fs.csv").write_text(
+        '"Ann","1001","4912345","default","2016-02-01 10:00:00","2016-02-01 10:00:05",'
+        '"2016-02-01 10:01:05","65","60","NORMAL_CLEARING","u-1","","","PCMU","PCMU"\n')
+    assert main(["ingest", "--format", "asterisk-csv", "fs.csv", "--out", "in"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: fs.csv: no row has the shape of --format asterisk-csv" in err
+    assert "is the format right for this file?" in err
