@@ -91,13 +91,12 @@ def _round_lines(lines: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
     return lines.with_columns(amount=pl.from_arrow(nanos_to_arrow(total - before))).drop("fee")
 
 
-def _recurring_lines(catalog: Catalog, accounts: Accounts | None, usage: pl.DataFrame,
+def _recurring_lines(catalog: Catalog, accounts: Accounts | None, seen: list[tuple],
                      as_of: datetime) -> pl.DataFrame:
+    """``seen``: the (customer, subscriber, plan, period start, period end) of the usage."""
     if not any(p.recurring for p in catalog.model.plans):
         return pl.DataFrame(schema=LINE_SCHEMA | {"line_type": pl.String} | FEE_SCHEMA
                             | {"fee": pl.Int64})
-    seen = usage.select("customer_id", "subscriber_id", "plan_id", "period_start",
-                        "period_end").unique().sort(pl.all()).rows()
     plans = {p.id: p for p in catalog.model.plans}
     rows = []
     for item in recurring_items(catalog, accounts, seen, as_of):
@@ -256,6 +255,48 @@ def _bill_taxes(parts: list, row_bill: np.ndarray, places: np.ndarray, method: s
     return frame, bill_tax
 
 
+LINES_PER_PART = 1_000_000  # usage lines priced at a time (bounds memory, not results)
+USAGE_LINE_SCHEMA = LINE_SCHEMA | {"line_type": pl.String}
+
+
+def _bill_frames(usage: pl.DataFrame, other: pl.DataFrame, catalog: Catalog,
+                 accounts: Accounts | None) -> dict[str, pl.DataFrame]:
+    """The bill tables of some customers from their usage lines and other lines."""
+    lines = pl.concat([usage, other], how="diagonal")
+    lines = pl.concat([lines, period_limit_lines(lines, catalog)], how="diagonal")
+    lines = _sorted(lines, [*BILL_KEYS, "line_type", "service", "destination_name",
+                            "subscriber_id", "plan_id", "fee", "fee_start"])
+    bill = lines.select(pl.struct(BILL_KEYS).rle_id()).to_series().to_numpy()
+    first = np.searchsorted(bill, bill, side="left")  # sorted: a bill's lines adjoin
+    lines = _round_lines(lines, catalog).with_columns(
+        line_no=pl.Series(np.arange(len(bill)) - first, dtype=pl.Int64))
+    lines, bills, taxes, discounts = _price_bills(lines, catalog, accounts)
+    lines, bills, balances = carry_credits(lines, bills)
+    window = catalog.model.collection_window_hours
+    # when the period closes: usage ingested from then on goes on a later bill
+    bills = bills.with_columns(closes_at=pl.col("period_end") + pl.duration(hours=window)
+                               if window is not None
+                               else pl.lit(None, dtype=bills.schema["period_end"]))
+    return {"bill_lines": lines, "bills": bills, "bill_taxes": taxes,
+            "bill_discounts": discounts, "balances": balances}
+
+
+def _append(con, name: str, frame: pl.DataFrame, created: set[str] | None = None,
+            temp: bool = False) -> None:
+    """Create table ``name`` from ``frame`` or, once in ``created``, add its rows."""
+    con.register("frame", frame.to_arrow())
+    try:
+        if created is not None and name in created:
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM frame")
+        else:
+            con.execute(f"CREATE {'TEMP ' if temp else ''}TABLE {name} AS "
+                        "SELECT * FROM frame")
+            if created is not None:
+                created.add(name)
+    finally:
+        con.unregister("frame")
+
+
 def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catalog: Catalog,
                 runs: list[RunRecord], *, accounts: Accounts | None = None,
                 as_of: datetime | None = None) -> dict:
@@ -278,47 +319,50 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
                       "(SELECT NULL::VARCHAR AS event_id WHERE false)")
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM {source}")
         keys = ", ".join(LINE_KEYS)
-        usage = con.sql(f"""
-            SELECT {keys}, count(*) AS events, sum(quantity)::HUGEINT AS quantity,
-                   sum(billed_quantity)::HUGEINT AS billed_quantity,
-                   sum(amount)::DECIMAL(38, 9) AS amount_exact,
-                   CASE WHEN late THEN 'late_usage' ELSE 'usage' END AS line_type
-            FROM rated_usage WHERE status = 'rated'
-            GROUP BY ALL
-        """).pl() if rated else pl.DataFrame(schema=LINE_SCHEMA | {"line_type": pl.String})
-        usage = usage.cast(LINE_SCHEMA | {"line_type": pl.String})
+        if rated:
+            con.execute(f"""CREATE TEMP TABLE usage_lines AS
+                SELECT {keys}, count(*) AS events, sum(quantity)::HUGEINT AS quantity,
+                       sum(billed_quantity)::HUGEINT AS billed_quantity,
+                       sum(amount)::DECIMAL(38, 9) AS amount_exact,
+                       CASE WHEN late THEN 'late_usage' ELSE 'usage' END AS line_type
+                FROM rated_usage WHERE status = 'rated'
+                GROUP BY ALL""")
+        else:
+            _append(con, "usage_lines", pl.DataFrame(schema=USAGE_LINE_SCHEMA), temp=True)
+        seen = con.sql("""SELECT DISTINCT customer_id, subscriber_id, plan_id, period_start,
+                          period_end FROM usage_lines ORDER BY ALL""").pl().rows()
+        # lines that are not one per usage group, for every customer at once (few)
         priced_by_period = cycle_priced(catalog)
-        lines = pl.concat([
-            usage.join(priced_by_period, on=["plan_id", "service"], how="anti")
-            if len(priced_by_period) else usage,
-            cycle_priced_lines(con, catalog, rated),
-            daily_rounding_lines(con, catalog, accounts, rated)])
-        # only recurring lines have a fee span (null elsewhere)
-        lines = pl.concat([lines, period_limit_lines(lines, catalog),
-                           _recurring_lines(catalog, accounts, usage, as_of)], how="diagonal")
-        lines = _sorted(lines, [*BILL_KEYS, "line_type", "service", "destination_name",
-                                "subscriber_id", "plan_id", "fee", "fee_start"])
-        bill = lines.select(pl.struct(BILL_KEYS).rle_id()).to_series().to_numpy()
-        first = np.searchsorted(bill, bill, side="left")  # sorted: a bill's lines adjoin
-        lines = _round_lines(lines, catalog).with_columns(
-            line_no=pl.Series(np.arange(len(bill)) - first, dtype=pl.Int64))
-        lines, bills, taxes, discounts = _price_bills(lines, catalog, accounts)
-        lines, bills, balances = carry_credits(lines, bills)
-        window = catalog.model.collection_window_hours
-        # when the period closes: usage ingested from then on goes on a later bill
-        bills = bills.with_columns(closes_at=pl.col("period_end") + pl.duration(hours=window)
-                                   if window is not None
-                                   else pl.lit(None, dtype=bills.schema["period_end"]))
-        for name, frame in (("bill_lines", lines), ("bills", bills),
-                            ("bill_taxes", taxes), ("bill_discounts", discounts),
-                            ("balances", balances),
-                            ("bundle_balances", bundle_balances(con, catalog, rated)),
+        other = pl.concat([cycle_priced_lines(con, catalog, rated),
+                           daily_rounding_lines(con, catalog, accounts, rated),
+                           _recurring_lines(catalog, accounts, seen, as_of)], how="diagonal")
+        customers = {c for c, *_ in seen} | set(other["customer_id"].to_list())
+        ordered = sorted(customers, key=lambda c: (c is None, c or ""))
+        ((count,),) = con.execute("SELECT count(*) FROM usage_lines").fetchall()
+        parts = max(1, min(-(-count // LINES_PER_PART), len(ordered)))
+        created: set[str] = set()
+        # Bills are priced a range of customers at a time, so memory stays bounded as usage
+        # grows; a bill belongs to one customer, and ranges of sorted customers keep every
+        # table in the order one pass would give.
+        for k in range(parts):
+            chunk = ordered[k * len(ordered) // parts: (k + 1) * len(ordered) // parts]
+            con.register("part_customers", pl.DataFrame(
+                {"customer_id": chunk}, schema={"customer_id": pl.String}).to_arrow())
+            usage = con.sql("""SELECT * FROM usage_lines
+                               SEMI JOIN part_customers USING (customer_id)""").pl()
+            con.unregister("part_customers")
+            usage = usage.cast(USAGE_LINE_SCHEMA)
+            if len(priced_by_period):
+                usage = usage.join(priced_by_period, on=["plan_id", "service"], how="anti")
+            frames = _bill_frames(usage, other.filter(pl.col("customer_id").is_in(chunk)),
+                                  catalog, accounts)
+            for name, frame in frames.items():
+                _append(con, name, frame, created=created)
+        for name, frame in (("bundle_balances", bundle_balances(con, catalog, rated)),
                             ("plans", _plans_table(catalog)),
                             ("customers", _customers_table(accounts)),
                             ("subscriptions", _subscriptions_table(accounts))):
-            con.register("frame", frame.to_arrow())
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
-            con.unregister("frame")
+            _append(con, name, frame)
         rows = []
         for run in runs:
             acc = run.accounting

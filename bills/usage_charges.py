@@ -171,19 +171,34 @@ def bundle_balances(con, catalog: Catalog, files: list[str]) -> pl.DataFrame:
                 "allowance": pl.Int64}, orient="row")
     if bundles.is_empty():
         return pl.DataFrame(schema=schema)
-    charges = set(bundles.select("plan_id", "service").iter_rows())
-    held = _rated(con, files, charges,
-                  "customer_id, subscriber_id, plan_id, usage_period_start, bundles")
-    if held.is_empty():
+    if not files:
         return pl.DataFrame(schema=schema)
-    keys = ["customer_id", "subscriber_id", "plan_id", "usage_period_start"]
-    used = (held.explode("bundles").unnest("bundles").drop_nulls("bundle")
-            .group_by(*keys, "bundle").agg(used=pl.col("quantity").sum()))
-    return (held.select(keys).unique().join(bundles, on="plan_id")
-            .join(used, on=[*keys, "bundle"], how="left")
-            .with_columns(used=pl.col("used").fill_null(0))
-            .with_columns(left=pl.col("allowance") - pl.col("used"))
-            .sort(*keys, "bundle").select(list(schema)).cast(schema))
+    # in the database: the events' bundle draws are many, the balances few
+    con.register("plan_bundles", bundles.to_arrow())
+    try:
+        return con.sql("""
+            WITH held AS (
+                SELECT customer_id, subscriber_id, plan_id, usage_period_start, bundles
+                FROM rated_usage
+                SEMI JOIN (SELECT DISTINCT plan_id, service FROM plan_bundles)
+                    USING (plan_id, service)
+                WHERE status = 'rated'),
+            used AS (
+                SELECT customer_id, subscriber_id, plan_id, usage_period_start,
+                       draw.bundle AS bundle, sum(draw.quantity) AS used
+                FROM (SELECT *, unnest(bundles) AS draw FROM held)
+                GROUP BY ALL)
+            SELECT customer_id, subscriber_id, plan_id, usage_period_start, bundle, service,
+                   allowance, coalesce(used, 0) AS used, allowance - coalesce(used, 0) AS left
+            FROM (SELECT DISTINCT customer_id, subscriber_id, plan_id, usage_period_start
+                  FROM held)
+            JOIN plan_bundles USING (plan_id)
+            LEFT JOIN used USING (customer_id, subscriber_id, plan_id, usage_period_start,
+                                  bundle)
+            ORDER BY customer_id, subscriber_id, plan_id, usage_period_start, bundle
+        """).pl().cast(schema)
+    finally:
+        con.unregister("plan_bundles")
 
 
 PERIOD_PRICED = ("usage", "cycle_usage", "daily_rounding")
