@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -307,12 +308,17 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
     root = Path(root)
     as_of = as_of or datetime.now(UTC)
     db_path = root / "bills.duckdb"
-    for stale in root.glob(".bills.duckdb.*.tmp"):
-        stale.unlink()  # left by a run that was killed
+    # left by a run that was killed: its database, and the folder DuckDB spilled to
+    for stale in root.glob(".bills.duckdb.*.tmp*"):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
     tmp = root / f".bills.duckdb.{os.getpid()}.tmp"
     con = duckdb.connect(str(tmp))
     try:
         con.execute(f"SET file_search_path = '{_sql_path(root)}'")
+        con.execute("SET memory_limit = '2GB'")
         for view, files in (("rated_usage", rated), ("quarantine", quarantine)):
             names = ", ".join(f"'{name}'" for name in files)
             source = (f"read_parquet([{names}])" if files else
@@ -326,7 +332,7 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
                        sum(amount)::DECIMAL(38, 9) AS amount_exact,
                        CASE WHEN late THEN 'late_usage' ELSE 'usage' END AS line_type
                 FROM rated_usage WHERE status = 'rated'
-                GROUP BY ALL""")
+                GROUP BY ALL ORDER BY customer_id""")  # a range of customers is a few blocks
         else:
             _append(con, "usage_lines", pl.DataFrame(schema=USAGE_LINE_SCHEMA), temp=True)
         seen = con.sql("""SELECT DISTINCT customer_id, subscriber_id, plan_id, period_start,
@@ -346,11 +352,12 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
         # table in the order one pass would give.
         for k in range(parts):
             chunk = ordered[k * len(ordered) // parts: (k + 1) * len(ordered) // parts]
-            con.register("part_customers", pl.DataFrame(
-                {"customer_id": chunk}, schema={"customer_id": pl.String}).to_arrow())
-            usage = con.sql("""SELECT * FROM usage_lines
-                               SEMI JOIN part_customers USING (customer_id)""").pl()
-            con.unregister("part_customers")
+            named = [c for c in chunk if c is not None]
+            usage = con.sql(
+                "SELECT * FROM usage_lines WHERE customer_id BETWEEN $lo AND $hi"
+                + (" OR customer_id IS NULL" if len(named) < len(chunk) else ""),
+                params={"lo": named[0] if named else None,
+                        "hi": named[-1] if named else None}).pl()
             usage = usage.cast(USAGE_LINE_SCHEMA)
             if len(priced_by_period):
                 usage = usage.join(priced_by_period, on=["plan_id", "service"], how="anti")

@@ -259,3 +259,22 @@ def test_the_database_holds_exactly_the_documented_tables_and_views(bills):
         con.close()
     assert {n for n, k in found.items() if k == "BASE TABLE"} == set(TABLES)
     assert {n for n, k in found.items() if k == "VIEW"} == set(VIEWS)
+
+
+def test_a_killed_run_leaves_nothing_behind_after_the_next(bills, tmp_path):
+    """A killed run leaves its half-written database and the folder DuckDB spilled to; the
+    next run removes both and writes the same bills."""
+    folder = bills.parent.parent
+    out = tmp_path / "again"
+    assert main(["run", "--format", "parquet", str(folder / "usage.parquet"),
+                 "--catalog", str(folder / "catalog.yaml"), "--out", str(out),
+                 "--as-of", "2026-04-01T06:00:00Z"]) == 0
+    (out / ".bills.duckdb.999.tmp").write_bytes(b"half written")
+    (out / ".bills.duckdb.999.tmp.tmp").mkdir()
+    (out / ".bills.duckdb.999.tmp.tmp" / "duckdb_temp_storage-0.tmp").write_bytes(b"x")
+    assert main(["run", "--format", "parquet", str(folder / "usage.parquet"),
+                 "--catalog", str(folder / "catalog.yaml"), "--out", str(out),
+                 "--as-of", "2026-04-01T06:00:00Z"]) == 0
+    assert not list(out.glob(".bills.duckdb.*"))
+    assert sql_rows(out / "bills.duckdb", "SELECT total FROM bills ORDER BY 1", tmp_path) == \
+        sql_rows(bills, "SELECT total FROM bills ORDER BY 1", tmp_path)
