@@ -298,6 +298,41 @@ def _append(con, name: str, frame: pl.DataFrame, created: set[str] | None = None
         con.unregister("frame")
 
 
+def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list[str],
+                   as_of: datetime) -> None:
+    """bill_lines, bills, bill_taxes, bill_discounts and balances from the ``usage_lines``
+    table. Bills are priced a range of customers at a time, so memory stays bounded as
+    usage grows; a bill belongs to one customer, and ranges of sorted customers keep every
+    table in the order one pass would give."""
+    seen = con.sql("""SELECT DISTINCT customer_id, subscriber_id, plan_id, period_start,
+                      period_end FROM usage_lines ORDER BY ALL""").pl().rows()
+    # lines that are not one per usage group, for every customer at once (few)
+    priced_by_period = cycle_priced(catalog)
+    other = pl.concat([cycle_priced_lines(con, catalog, rated),
+                       daily_rounding_lines(con, catalog, accounts, rated),
+                       _recurring_lines(catalog, accounts, seen, as_of)], how="diagonal")
+    customers = {c for c, *_ in seen} | set(other["customer_id"].to_list())
+    ordered = sorted(customers, key=lambda c: (c is None, c or ""))
+    ((count,),) = con.execute("SELECT count(*) FROM usage_lines").fetchall()
+    parts = max(1, min(-(-count // LINES_PER_PART), len(ordered)))
+    created: set[str] = set()
+    for k in range(parts):
+        chunk = ordered[k * len(ordered) // parts: (k + 1) * len(ordered) // parts]
+        named = [c for c in chunk if c is not None]
+        usage = con.sql(
+            "SELECT * FROM usage_lines WHERE customer_id BETWEEN $lo AND $hi"
+            + (" OR customer_id IS NULL" if len(named) < len(chunk) else ""),
+            params={"lo": named[0] if named else None,
+                    "hi": named[-1] if named else None}).pl()
+        usage = usage.cast(USAGE_LINE_SCHEMA)
+        if len(priced_by_period):
+            usage = usage.join(priced_by_period, on=["plan_id", "service"], how="anti")
+        frames = _bill_frames(usage, other.filter(pl.col("customer_id").is_in(chunk)),
+                              catalog, accounts)
+        for name, frame in frames.items():
+            _append(con, name, frame, created=created)
+
+
 def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catalog: Catalog,
                 runs: list[RunRecord], *, accounts: Accounts | None = None,
                 as_of: datetime | None = None) -> dict:
@@ -335,36 +370,7 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
                 GROUP BY ALL ORDER BY customer_id""")  # a range of customers is a few blocks
         else:
             _append(con, "usage_lines", pl.DataFrame(schema=USAGE_LINE_SCHEMA), temp=True)
-        seen = con.sql("""SELECT DISTINCT customer_id, subscriber_id, plan_id, period_start,
-                          period_end FROM usage_lines ORDER BY ALL""").pl().rows()
-        # lines that are not one per usage group, for every customer at once (few)
-        priced_by_period = cycle_priced(catalog)
-        other = pl.concat([cycle_priced_lines(con, catalog, rated),
-                           daily_rounding_lines(con, catalog, accounts, rated),
-                           _recurring_lines(catalog, accounts, seen, as_of)], how="diagonal")
-        customers = {c for c, *_ in seen} | set(other["customer_id"].to_list())
-        ordered = sorted(customers, key=lambda c: (c is None, c or ""))
-        ((count,),) = con.execute("SELECT count(*) FROM usage_lines").fetchall()
-        parts = max(1, min(-(-count // LINES_PER_PART), len(ordered)))
-        created: set[str] = set()
-        # Bills are priced a range of customers at a time, so memory stays bounded as usage
-        # grows; a bill belongs to one customer, and ranges of sorted customers keep every
-        # table in the order one pass would give.
-        for k in range(parts):
-            chunk = ordered[k * len(ordered) // parts: (k + 1) * len(ordered) // parts]
-            named = [c for c in chunk if c is not None]
-            usage = con.sql(
-                "SELECT * FROM usage_lines WHERE customer_id BETWEEN $lo AND $hi"
-                + (" OR customer_id IS NULL" if len(named) < len(chunk) else ""),
-                params={"lo": named[0] if named else None,
-                        "hi": named[-1] if named else None}).pl()
-            usage = usage.cast(USAGE_LINE_SCHEMA)
-            if len(priced_by_period):
-                usage = usage.join(priced_by_period, on=["plan_id", "service"], how="anti")
-            frames = _bill_frames(usage, other.filter(pl.col("customer_id").is_in(chunk)),
-                                  catalog, accounts)
-            for name, frame in frames.items():
-                _append(con, name, frame, created=created)
+        _priced_tables(con, catalog, accounts, rated, as_of)
         for name, frame in (("bundle_balances", bundle_balances(con, catalog, rated)),
                             ("plans", _plans_table(catalog)),
                             ("customers", _customers_table(accounts)),
