@@ -84,10 +84,16 @@ def _money(text: str, what: str) -> str:
     return text
 
 
+def _int(text: str, what: str) -> int:
+    if not re.fullmatch(r"-?\d+", text.strip()):
+        raise ValueError(f"{what} {text!r} is not a whole number")
+    return int(text)
+
+
 def _list(text: str, low: int, high: int, what: str) -> list[int] | None:
     if text in ("", ANY):
         return None
-    values = [int(v) for v in text.split(";") if v]
+    values = [_int(v, what) for v in text.split(";") if v]
     bad = [v for v in values if not low <= v <= high]
     if bad:
         raise ValueError(f"{what} {bad} out of {low}..{high}")
@@ -161,6 +167,7 @@ def import_cgrates(folder: str | Path, out: str | Path, *, currency: str,
 
     rates: dict[str, dict] = {}
     dr_destination: dict[str, list[str]] = {}
+    refused_drs: set[str] = set()
     for where, row in rows["DestinationRates"]:
         dr, dest, tag = row.get("id", ""), row.get("destinationid", ""), row.get("ratestag", "")
         try:
@@ -172,7 +179,7 @@ def import_cgrates(folder: str | Path, out: str | Path, *, currency: str,
             if method is None:
                 raise ValueError(f"rounding method {row.get('roundingmethod')!r}: use *up, "
                                  "*down or *middle")
-            decimals = int(row.get("roundingdecimals", "") or 0)
+            decimals = _int(row.get("roundingdecimals", "") or "0", "rounding decimals")
             if not 0 <= decimals <= 9:
                 raise ValueError(f"rounding decimals {decimals} out of 0..9")
             max_cost = _money(row.get("maxcost", "") or "0", "max cost")
@@ -181,6 +188,7 @@ def import_cgrates(folder: str | Path, out: str | Path, *, currency: str,
                 raise ValueError(f"max cost strategy {policy!r}: use *free or *disconnect")
         except (ValueError, MoneyError) as exc:
             problems.append(Problem(where, str(exc)))
+            refused_drs.add(dr)
             continue
         ordered = sorted(slots[tag], key=lambda s: s[0])
         rate = {"connect_fee": ordered[0][2], "slots": [s for _, s, _ in ordered],
@@ -191,19 +199,25 @@ def import_cgrates(folder: str | Path, out: str | Path, *, currency: str,
         dr_destination.setdefault(dr, []).append(dest)
 
     bands: dict[str, dict] = {ANY: {}}
+    refused_timings: set[str] = set()
     for where, row in rows["Timings"]:
         try:
             bands[row.get("tag", "")] = _band(row)
         except ValueError as exc:
             problems.append(Problem(where, f"timing {row.get('tag')!r}: {exc}"))
+            refused_timings.add(row.get("tag", ""))
 
     decks: dict[str, list[dict]] = {}
     for where, row in rows["RatingPlans"]:
         dr, timing = row.get("destinationratesid", ""), row.get("timingtag", "")
         try:
-            weight = int(row.get("weight", "") or 0)
+            weight = _int(row.get("weight", "") or "0", "weight")
+            if dr in refused_drs:
+                raise ValueError(f"destination rates id {dr!r} was refused (above)")
             if dr not in rates:
                 raise ValueError(f"unknown destination rates id {dr!r}")
+            if timing in refused_timings:
+                raise ValueError(f"timing tag {timing!r} was refused (above)")
             if timing not in bands:
                 raise ValueError(f"unknown timing tag {timing!r}")
         except ValueError as exc:

@@ -109,10 +109,25 @@ BROKEN = [
      "Timings.csv:3", ["mon"]),
     ("month-13", {"Timings": "3=OFFPEAK_MORNING,*any,13,*any,*any,00:00:00"},
      "Timings.csv:3", ["13"]),
+    ("year-not-a-number", {"Timings": "3=OFFPEAK_MORNING,20x4,*any,*any,*any,00:00:00"},
+     "Timings.csv:3", ["years", "'20x4' is not a whole number"]),
+    ("weight-not-a-number", {"RatingPlans": "3=RP_RETAIL,DR_FS_10CNT,OFFPEAK_MORNING,high"},
+     "RatingPlans.csv:3", ["weight", "'high' is not a whole number"]),
     ("unreadable-activation-time",
      {"RatingProfiles": "2=cgrates.org,call,*any,yesterday,RP_RETAIL,"}, "RatingProfiles.csv:2",
      ["yesterday"]),
 ]
+
+
+def test_a_row_refers_to_a_refused_row_as_refused_not_unknown(tmp_path):
+    """A DestinationRates row refused for its destination: the RatingPlans row that uses it
+    says it was refused above, not that it does not exist."""
+    tp = write_tp(tmp_path, DestinationRates="3=DR_FS_10CNT,DST_NOPE,RT_10CNT,*up,4,0,")
+    problems = refused(tp, tmp_path / "catalog.yaml")
+    assert [(w.rsplit("/", 1)[-1], what) for w, what in problems] == [
+        ("DestinationRates.csv:3", "unknown destination id 'DST_NOPE'"),
+        ("RatingPlans.csv:3", "destination rates id 'DR_FS_10CNT' was refused (above)"),
+    ]
 
 
 @pytest.mark.parametrize(("replace", "where", "words"), [b[1:] for b in BROKEN],
