@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 import polars as pl
 
 from . import schema as s
@@ -520,15 +521,17 @@ def write_ingest(result: IngestResult, out_dir: str | Path, buckets: int = 8) ->
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out))
     try:
+        # one sort into bucket order, then a slice per bucket (partition_by gathers every
+        # column once per bucket: 12 s for 10M events)
         usage = result.usage.with_columns(
             subscriber_buckets(result.usage["subscriber_id"], buckets)
-        )
-        for (bucket,), part in usage.partition_by("bucket", as_dict=True).items():
-            folder = staging / "usage" / f"bucket={bucket:03d}"
+        ).sort("bucket", "subscriber_id", "started_at", "event_id")
+        bucket = usage["bucket"].to_numpy()
+        for b in np.unique(bucket):
+            lo, hi = np.searchsorted(bucket, [b, b + 1])
+            folder = staging / "usage" / f"bucket={b:03d}"
             folder.mkdir(parents=True)
-            part.drop("bucket").sort("subscriber_id", "started_at", "event_id").write_parquet(
-                folder / "part-0.parquet"
-            )
+            usage.slice(lo, hi - lo).drop("bucket").write_parquet(folder / "part-0.parquet")
         (staging / "usage").mkdir(exist_ok=True)
         (staging / "quarantine").mkdir()
         result.quarantine.write_parquet(staging / "quarantine" / "part-0.parquet")
