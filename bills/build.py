@@ -32,7 +32,7 @@ from rules.money import (
 from .credits import carry_credits
 from .discounts import apply, in_force
 from .recurring import recurring_items
-from .schema import BILL_KEYS, FEE_SCHEMA, LINE_KEYS, LINE_SCHEMA
+from .schema import BILL_KEYS, LINE_KEYS, RECURRING_LINE_SCHEMA, USAGE_LINE_SCHEMA
 from .taxes import applicable, case_taxes, rounder
 from .usage_charges import (
     bundle_balances,
@@ -96,8 +96,7 @@ def _recurring_lines(catalog: Catalog, accounts: Accounts | None, seen: list[tup
                      as_of: datetime) -> pl.DataFrame:
     """``seen``: the (customer, subscriber, plan, period start, period end) of the usage."""
     if not any(p.recurring for p in catalog.model.plans):
-        return pl.DataFrame(schema=LINE_SCHEMA | {"line_type": pl.String} | FEE_SCHEMA
-                            | {"fee": pl.Int64})
+        return pl.DataFrame(schema=RECURRING_LINE_SCHEMA)
     plans = {p.id: p for p in catalog.model.plans}
     rows = []
     for item in recurring_items(catalog, accounts, seen, as_of):
@@ -114,19 +113,19 @@ def _recurring_lines(catalog: Catalog, accounts: Accounts | None, seen: list[tup
             "amount_exact": round_decimal(item.amount, 9), "line_type": item.line_type,
             "fee_start": item.start, "fee_end": item.end, "fee": item.fee,
         })
-    return pl.DataFrame(rows, schema=LINE_SCHEMA | {"line_type": pl.String} | FEE_SCHEMA
-                        | {"fee": pl.Int64})
+    return pl.DataFrame(rows, schema=RECURRING_LINE_SCHEMA)
 
 
-def _price_bills(lines: pl.DataFrame, catalog: Catalog, accounts: Accounts | None):
+def _price_bills(lines: pl.DataFrame, bill: np.ndarray, catalog: Catalog,
+                 accounts: Accounts | None):
     """Discounts and taxes per bill (customer, period, currency): (lines, bills, taxes,
     discounts). Lines keep their rounded amount; discounts and taxes are rounded as the
     catalog declares, and a bill's total is exactly lines - discounts + exclusive taxes.
-    Lines come sorted by bill; amounts are worked in each currency's minor units."""
+    Lines come sorted by bill (``bill``: each line's bill number); amounts are worked in
+    each currency's minor units."""
     plans = {p.id: p for p in catalog.model.plans}
     rounding = catalog.model.rounding
     per_line = rounding.tax_scope == "line"
-    bill = lines.select(pl.struct(BILL_KEYS).rle_id()).to_series().to_numpy()
     first = np.flatnonzero(np.diff(bill, prepend=-1))  # each bill's first line
     heads = lines[first]
     n_bills = len(first)
@@ -228,6 +227,7 @@ def _bill_taxes(parts: list, row_bill: np.ndarray, places: np.ndarray, method: s
     for p in parts:
         by_name.setdefault(p.tax.name, []).append(p)
     bill_tax = np.zeros(n_bills, dtype=object)
+    scale = np.frompyfunc(lambda v, p: round_decimal(v.scaleb(-p), 9), 2, 1)  # to units
     for name, found in by_name.items():
         tax = found[0].tax
         bills = np.concatenate([row_bill[p.rows] for p in found])
@@ -241,7 +241,6 @@ def _bill_taxes(parts: list, row_bill: np.ndarray, places: np.ndarray, method: s
             base = rnd(base)
         else:
             bill_tax[where] += part
-        scale = np.frompyfunc(lambda v, p: round_decimal(v.scaleb(-p), 9), 2, 1)
         out["bill"] += where.tolist()
         out["tax_name"] += [name] * len(where)
         out["tax_rate"] += [Decimal(tax.rate)] * len(where)
@@ -257,7 +256,6 @@ def _bill_taxes(parts: list, row_bill: np.ndarray, places: np.ndarray, method: s
 
 
 LINES_PER_PART = 1_000_000  # usage lines priced at a time (bounds memory, not results)
-USAGE_LINE_SCHEMA = LINE_SCHEMA | {"line_type": pl.String}
 
 
 def _bill_frames(usage: pl.DataFrame, other: pl.DataFrame, catalog: Catalog,
@@ -271,7 +269,7 @@ def _bill_frames(usage: pl.DataFrame, other: pl.DataFrame, catalog: Catalog,
     first = np.searchsorted(bill, bill, side="left")  # sorted: a bill's lines adjoin
     lines = _round_lines(lines, catalog).with_columns(
         line_no=pl.Series(np.arange(len(bill)) - first, dtype=pl.Int64))
-    lines, bills, taxes, discounts = _price_bills(lines, catalog, accounts)
+    lines, bills, taxes, discounts = _price_bills(lines, bill, catalog, accounts)
     lines, bills, balances = carry_credits(lines, bills)
     window = catalog.model.collection_window_hours
     # when the period closes: usage ingested from then on goes on a later bill

@@ -43,6 +43,7 @@ def apply(lines: pl.DataFrame, bill: np.ndarray, held: list[list[str]], taxable:
     stacking order, each on what the previous ones left. Returns (discount id, line
     indices, amounts) for the lines each discount reduced."""
     applied = []
+    start = np.searchsorted(bill, bill, side="left")  # each line's bill's first line
     ids = sorted({name for names in held for name in names},
                  key=lambda name: (catalog.model.discounts[name].order, name))
     for name in ids:
@@ -65,7 +66,6 @@ def apply(lines: pl.DataFrame, bill: np.ndarray, held: list[list[str]], taxable:
             left = np.array([int(round_decimal(value.scaleb(p), 0, "down")) for p in
                              range(int(places.max(initial=0)) + 1)], dtype=np.int64)[places]
             before = np.cumsum(base) - base
-            start = np.searchsorted(bill, bill, side="left")  # each line's bill's first line
             before -= before[start]
             amount = np.clip(left[bill] - before, 0, base)
         amount = np.where(eligible, amount, 0)

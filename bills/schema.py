@@ -46,3 +46,6 @@ LINE_SCHEMA = {
 # Recurring lines only (null on the others): the part of time the line charges or
 # credits, [fee_start, fee_end) in UTC; a fee split by month has one line per month.
 FEE_SCHEMA = {"fee_start": _INSTANT, "fee_end": _INSTANT}
+USAGE_LINE_SCHEMA = LINE_SCHEMA | {"line_type": pl.String}
+# ``fee`` numbers the parts of one fee, rounded together; it is dropped once they are
+RECURRING_LINE_SCHEMA = USAGE_LINE_SCHEMA | FEE_SCHEMA | {"fee": pl.Int64}

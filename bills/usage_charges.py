@@ -24,9 +24,7 @@ from rules import Accounts, Catalog
 from rules.catalog import FlatCharge, Package, Tiers
 from rules.money import round_decimal
 
-from .schema import LINE_SCHEMA
-
-LINE_OUT = LINE_SCHEMA | {"line_type": pl.String}
+from .schema import USAGE_LINE_SCHEMA
 
 
 def _charges(catalog: Catalog, wanted) -> dict[tuple[str, str], FlatCharge]:
@@ -94,7 +92,7 @@ def cycle_priced_lines(con, catalog: Catalog, files: list[str]) -> pl.DataFrame:
         billed_quantity - bundle_quantity AS q, amount""")
     out = []
     if rows.is_empty():
-        return pl.DataFrame(schema=LINE_OUT)
+        return pl.DataFrame(schema=USAGE_LINE_SCHEMA)
     own = ["subscriber_id", "plan_id", "service", "usage_period_start"]
     bill = ["customer_id", "period_start", "period_end", "cycle_start", "cycle_end",
             "currency"]
@@ -113,7 +111,7 @@ def cycle_priced_lines(con, catalog: Catalog, files: list[str]) -> pl.DataFrame:
                         "amount_exact": round_decimal(price - priced + part["fees"], 9),
                         "line_type": "late_usage" if part["late"] else "cycle_usage"})
             priced = price
-    return pl.DataFrame(out, schema=LINE_OUT)
+    return pl.DataFrame(out, schema=USAGE_LINE_SCHEMA)
 
 
 def _zone_of(catalog: Catalog, accounts: Accounts | None, customer_id: str, plan_id: str):
@@ -129,7 +127,7 @@ def daily_rounding_lines(con, catalog: Catalog, accounts: Accounts | None,
         subscriber_id, plan_id, service, started_at,
         billed_quantity - bundle_quantity AS q""")
     if rows.is_empty():
-        return pl.DataFrame(schema=LINE_OUT)
+        return pl.DataFrame(schema=USAGE_LINE_SCHEMA)
     keys = rows.select("customer_id", "plan_id").unique()
     zones = keys.with_columns(zone=pl.Series(
         [_zone_of(catalog, accounts, c, p) for c, p in keys.iter_rows()], dtype=pl.String))
@@ -155,7 +153,7 @@ def daily_rounding_lines(con, catalog: Catalog, accounts: Accounts | None,
                     "amount_exact": round_decimal(
                         Decimal(charge.rate) * added / charge.unit_size, 9),
                     "line_type": "daily_rounding"})
-    return pl.DataFrame(out, schema=LINE_OUT)
+    return pl.DataFrame(out, schema=USAGE_LINE_SCHEMA)
 
 
 def bundle_balances(con, catalog: Catalog, files: list[str]) -> pl.DataFrame:
@@ -169,9 +167,7 @@ def bundle_balances(con, catalog: Catalog, files: list[str]) -> pl.DataFrame:
          for b in p.bundles],
         schema={"plan_id": pl.String, "bundle": pl.String, "service": pl.String,
                 "allowance": pl.Int64}, orient="row")
-    if bundles.is_empty():
-        return pl.DataFrame(schema=schema)
-    if not files:
+    if bundles.is_empty() or not files:
         return pl.DataFrame(schema=schema)
     # in the database: the events' bundle draws are many, the balances few
     con.register("plan_bundles", bundles.to_arrow())
@@ -211,7 +207,7 @@ def period_limit_lines(lines: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
               for p in catalog.model.plans for c in p.charges
               if c.min_per_period is not None or c.max_per_period is not None}
     if not limits or lines.is_empty():
-        return pl.DataFrame(schema=LINE_OUT)
+        return pl.DataFrame(schema=USAGE_LINE_SCHEMA)
     keys = ["customer_id", "period_start", "period_end", "cycle_start", "cycle_end",
             "currency", "subscriber_id", "plan_id", "service"]
     totals = (lines.filter(pl.col("line_type").is_in(PERIOD_PRICED))
@@ -230,4 +226,4 @@ def period_limit_lines(lines: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
                     "destination_name": f"{row['service']}: {kind.replace('_', ' ')}",
                     "events": 0, "quantity": 0, "billed_quantity": 0,
                     "amount_exact": round_decimal(change, 9), "line_type": kind})
-    return pl.DataFrame(out, schema=LINE_OUT)
+    return pl.DataFrame(out, schema=USAGE_LINE_SCHEMA)
