@@ -37,68 +37,6 @@ def _best_binding(e, mask, e_bind_lo, e_bind_hi, b_bit, b_weight, b_from):
     return best
 
 
-@nb.njit(cache=True)
-def _walk(i, fill, base, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_mask,
-          e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight, b_from, b_rate,
-          r_slot_lo, r_slot_hi, r_min_billed, r_free_below, s_from, s_inc,
-          o_row, o_entry, o_bind, o_slot, o_count, o_billed):
-    e = entry0[i]
-    seg = seg0[i]
-    t0 = start[i]
-    q = qty[i]
-    b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight, b_from)
-    if b < 0:
-        return 0, NO_BAND, b
-    first_binding = b
-    rate = b_rate[b]
-    if q < r_free_below[rate] or q <= 0:
-        return 0, OK, first_binding
-    target = max(q, r_min_billed[rate])
-    o = 0
-    n = 0
-    last_e, last_b, last_slot = -1, -1, -1  # the span being extended
-    while o < target:
-        if split[i]:
-            t = t0 + o * MICROS
-            while seg + 1 < seg_hi[i] and seg_from[seg + 1] <= t:
-                seg += 1
-            while e_next[e] >= 0 and e_next_from[e] <= t:
-                e = e_next[e]
-        b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight, b_from)
-        if b < 0:
-            return n, NO_BAND, first_binding
-        rate = b_rate[b]
-        slot = r_slot_lo[rate]
-        while slot + 1 < r_slot_hi[rate] and s_from[slot + 1] <= o:
-            slot += 1
-        limit = target
-        if slot + 1 < r_slot_hi[rate]:
-            limit = min(limit, s_from[slot + 1])
-        if split[i]:
-            if seg + 1 < seg_hi[i]:
-                limit = min(limit, (seg_from[seg + 1] - t0 + MICROS - 1) // MICROS)
-            if e_next[e] >= 0:
-                limit = min(limit, (e_next_from[e] - t0 + MICROS - 1) // MICROS)
-        inc = s_inc[slot]
-        count = max(1, (limit - o + inc - 1) // inc)
-        if n > 0 and e == last_e and b == last_b and slot == last_slot:
-            if fill:
-                o_count[base + n - 1] += count
-                o_billed[base + n - 1] += count * inc
-        else:
-            if fill:
-                o_row[base + n] = i
-                o_entry[base + n] = e
-                o_bind[base + n] = b
-                o_slot[base + n] = slot
-                o_count[base + n] = count
-                o_billed[base + n] = count * inc
-            n += 1
-            last_e, last_b, last_slot = e, b, slot
-        o += count * inc
-    return n, OK, first_binding
-
-
 @nb.njit(parallel=True, cache=True)
 def split_spans(fill, offsets, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_mask,
                 e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight, b_from, b_rate,
@@ -111,17 +49,71 @@ def split_spans(fill, offsets, start, qty, split, entry0, seg0, seg_hi, seg_from
     counts = np.zeros(n, dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
     first = np.full(n, -1, dtype=np.int64)
+    # The walk is written out in the loop body: a call per row to a helper taking these
+    # arrays costs a reference count change per array and call, shared between threads.
     for i in nb.prange(n):
-        if entry0[i] < 0:
+        e = entry0[i]
+        if e < 0:
             continue
         base = offsets[i] if fill else 0
-        c, s, b = _walk(i, fill, base, start, qty, split, entry0, seg0, seg_hi, seg_from,
-                     seg_mask, e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight,
-                     b_from, b_rate, r_slot_lo, r_slot_hi, r_min_billed, r_free_below, s_from,
-                     s_inc, o_row, o_entry, o_bind, o_slot, o_count, o_billed)
-        counts[i] = c
-        status[i] = s
+        seg = seg0[i]
+        t0 = start[i]
+        q = qty[i]
+        splits = split[i]
+        b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight, b_from)
         first[i] = b
+        if b < 0:
+            status[i] = NO_BAND
+            continue
+        rate = b_rate[b]
+        if q < r_free_below[rate] or q <= 0:
+            continue
+        target = max(q, r_min_billed[rate])
+        o = 0
+        k = 0
+        last_e, last_b, last_slot = -1, -1, -1  # the span being extended
+        while o < target:
+            if splits:
+                t = t0 + o * MICROS
+                while seg + 1 < seg_hi[i] and seg_from[seg + 1] <= t:
+                    seg += 1
+                while e_next[e] >= 0 and e_next_from[e] <= t:
+                    e = e_next[e]
+            b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight,
+                              b_from)
+            if b < 0:
+                status[i] = NO_BAND
+                break
+            rate = b_rate[b]
+            slot = r_slot_lo[rate]
+            while slot + 1 < r_slot_hi[rate] and s_from[slot + 1] <= o:
+                slot += 1
+            limit = target
+            if slot + 1 < r_slot_hi[rate]:
+                limit = min(limit, s_from[slot + 1])
+            if splits:
+                if seg + 1 < seg_hi[i]:
+                    limit = min(limit, (seg_from[seg + 1] - t0 + MICROS - 1) // MICROS)
+                if e_next[e] >= 0:
+                    limit = min(limit, (e_next_from[e] - t0 + MICROS - 1) // MICROS)
+            inc = s_inc[slot]
+            count = max(1, (limit - o + inc - 1) // inc)
+            if k > 0 and e == last_e and b == last_b and slot == last_slot:
+                if fill:
+                    o_count[base + k - 1] += count
+                    o_billed[base + k - 1] += count * inc
+            else:
+                if fill:
+                    o_row[base + k] = i
+                    o_entry[base + k] = e
+                    o_bind[base + k] = b
+                    o_slot[base + k] = slot
+                    o_count[base + k] = count
+                    o_billed[base + k] = count * inc
+                k += 1
+                last_e, last_b, last_slot = e, b, slot
+            o += count * inc
+        counts[i] = k
     return counts, status, first
 
 
