@@ -33,15 +33,6 @@ class Draws:
     column: pl.Series  # per event: [{bundle, quantity}], empty when none
 
 
-def _counters(frame: pl.DataFrame, keys: list[str]) -> np.ndarray:
-    return frame.select(pl.struct(keys).rank("dense") - 1)\
-        .to_series().cast(pl.Int64).to_numpy()
-
-
-def _time_order(usage: pl.DataFrame) -> np.ndarray:
-    return usage.select(pl.arg_sort_by("started_at", "event_id")).to_series().to_numpy()
-
-
 def draw(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, band: pl.Series,
          destination: pl.Series, billed: np.ndarray, rated: np.ndarray, catalog: Catalog,
          earlier: pl.DataFrame | None) -> Draws:
@@ -67,26 +58,34 @@ def draw(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, band: pl.Se
             eligible |= np.where(hit, np.uint64(1 << b), np.uint64(0))
     if not eligible.any():
         return empty
-    order = _time_order(usage)
-    counter = _counters(frame, COUNTER_KEYS)
-    keys = frame.select(COUNTER_KEYS).with_columns(counter=pl.Series(counter))\
-        .unique("counter").sort("counter")
+    # Counters draw independently, so each counter's events in time order is the order of
+    # consumption: one sort of the eligible rows by counter, then start and event id.
+    rows = np.flatnonzero(eligible)
+    part = frame.select(COUNTER_KEYS)[rows].with_columns(
+        started_at=usage["started_at"].gather(rows), event_id=usage["event_id"].gather(rows),
+        row=pl.Series(rows)).sort(*COUNTER_KEYS, "started_at", "event_id")
+    first = part.select(pl.any_horizontal(
+        pl.col(k).ne_missing(pl.col(k).shift(1)) for k in COUNTER_KEYS).fill_null(True))\
+        .to_series().to_numpy()
+    counter = np.cumsum(first) - 1
+    keys = part.filter(pl.Series(first)).select(COUNTER_KEYS)\
+        .with_columns(counter=pl.Series(np.arange(int(first.sum()))))
     width = max(len(p.bundles) for p in plans.values())
     left = np.zeros((len(keys), width), dtype=np.int64)
     for plan_id, p in plans.items():
-        rows = (keys["plan_id"] == plan_id).fill_null(False).to_numpy()
+        at = (keys["plan_id"] == plan_id).fill_null(False).to_numpy()
         for b, bundle in enumerate(p.bundles):
-            left[rows, b] = bundle.quantity
+            left[at, b] = bundle.quantity
     if earlier is not None and len(earlier):
         used = _earlier_draws(earlier, keys, plans)
         np.subtract.at(left, (used["counter"], used["b"]), used["quantity"])
         np.maximum(left, 0, out=left)
-    take = np.zeros((n, width), dtype=np.int64)
-    sorted_take = np.zeros((n, width), dtype=np.int64)
-    covered_sorted = draw_bundles(counter[order], eligible[order], np.where(rated, billed, 0)[
-        order], left, sorted_take)
+    order = part["row"].to_numpy()
+    sorted_take = np.zeros((len(order), width), dtype=np.int64)
+    covered_sorted = draw_bundles(counter, eligible[order], billed[order], left, sorted_take)
     covered = np.zeros(n, dtype=np.int64)
     covered[order] = covered_sorted
+    take = np.zeros((n, width), dtype=np.int64)
     take[order] = sorted_take
     return Draws(covered, _waived(take, plan, plans, covered, billed),
                  _draws_column(take, plan, plans))

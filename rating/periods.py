@@ -35,23 +35,25 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
         held = held if held is not None else subscription_of(usage, accounts)
         customer = held["customer_id"].fill_null(customer)
     # zone and cycle per distinct (customer, plan), not per event
-    frame = pl.DataFrame({"customer": customer, "plan": plan})
-    pairs = frame.unique(maintain_order=True)
+    pairs = pl.DataFrame({"customer": customer, "plan": plan}).with_row_index("row")\
+        .group_by("customer", "plan").agg("row")
     customers = accounts.customers if accounts is not None else {}
     cases: dict[tuple[str, Cycle], int] = {}  # (zone, cycle) -> case number
-    cycles: list[tuple[str, Cycle]] = []
-    case_of = []
-    for cid, pid in pairs.iter_rows():
+    cycle_of: dict[int, Cycle] = {}  # per customer's cycle spec, built once
+    case_of = np.zeros(len(pairs), dtype=np.int64)
+    for k, (cid, pid) in enumerate(zip(pairs["customer"].to_list(), pairs["plan"].to_list(),
+                                       strict=True)):
         c = customers.get(cid)
         zone = (c and c.timezone) or (catalog.plan_zone(catalog.plan(pid)) if pid
                                       else catalog.model.timezone)
-        cycle = c.cycle.cycle() if c is not None else MONTHLY
-        case_of.append(cases.setdefault((zone, cycle), len(cases)))
-        if len(cycles) < len(cases):
-            cycles.append((zone, cycle))
-    case = frame.join(pairs.with_columns(case=pl.Series(case_of, dtype=pl.Int64)),
-                      on=["customer", "plan"], how="left", nulls_equal=True,
-                      maintain_order="left")["case"].to_numpy() if n else np.zeros(0, np.int64)
+        if c is None:
+            cycle = MONTHLY
+        elif (cycle := cycle_of.get(id(c.cycle))) is None:
+            cycle = cycle_of[id(c.cycle)] = c.cycle.cycle()
+        case_of[k] = cases.setdefault((zone, cycle), len(cases))
+    cycles = list(cases)
+    case = np.zeros(n, dtype=np.int64)
+    case[pairs["row"].explode().to_numpy()] = np.repeat(case_of, pairs["row"].list.len())
 
     def bounds_of(at: np.ndarray):
         """Per event: the period holding ``at`` (UTC µs) and its local dates (days since

@@ -14,6 +14,7 @@ from rules.money import INT64_MAX, ROUNDING_METHODS, nanos_to_arrow, round_nanos
 from . import cycle
 from . import schema as s
 from .kernels.prefix import longest_prefix
+from .kernels.segments import segment_of
 from .kernels.spans import NO_BAND, split_spans
 from .periods import billing_periods
 from .plans import plan_candidates, subscription_of
@@ -56,12 +57,8 @@ class _Calendars:
 
     def segment(self, tariff: np.ndarray, at: np.ndarray) -> np.ndarray:
         """Index of the segment holding each instant in its tariff's calendar (-1: none)."""
-        seg = np.full(len(tariff), -1, dtype=np.int64)
-        for t in np.unique(tariff[tariff >= 0]):
-            rows = tariff == t
-            part = self.seg_from[self.lo[t]: self.hi[t]]
-            seg[rows] = self.lo[t] + np.searchsorted(part, at[rows], side="right") - 1
-        return seg
+        return segment_of(tariff.astype(np.int64, copy=False), at, self.seg_from, self.lo,
+                          self.hi)
 
 
 @dataclass(frozen=True)
@@ -183,6 +180,9 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     input row comes out once, as `rated` or `unrated` with a reason. ``earlier``: rated rows
     of earlier batches of the same subscribers, whose bundle and tier use this batch
     continues from."""
+    # One chunk per column: a frame whose columns are chunked differently (the usage as
+    # read, the rated columns built whole) is copied into single chunks by every select.
+    usage = usage.rechunk()
     n = len(usage)
     at = usage["started_at"].dt.epoch("us").fill_null(0).to_numpy()
     qty = usage["quantity"].fill_null(0).to_numpy()
@@ -268,8 +268,9 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
             "rate_unit", "increments"]
     out = out.with_columns(
         [pl.when(pl.col("_rated")).then(pl.col(c)).alias(c) for c in hide],
-        currency=plan.replace_strict(currency_of, default=catalog.currency,
-                                     return_dtype=pl.String),
+        currency=(pl.lit(catalog.currency) if set(currency_of.values()) <= {catalog.currency}
+                  else plan.replace_strict(currency_of, default=catalog.currency,
+                                           return_dtype=pl.String)),
         run_id=pl.lit(run_id),
     )
     usage_cols = [c for c in usage.columns if c != "unrated_reason"]

@@ -98,6 +98,9 @@ class CycleSpec(_Strict):
                      self._restarts)
 
 
+MONTHLY_CALENDAR = CycleSpec()
+
+
 class CustomerDiscount(_Strict):
     """A catalog discount held by a customer, counted in billing periods from ``from``."""
 
@@ -115,9 +118,11 @@ class Customer(_Strict):
     timezone: str | None = None
     currency: str | None = None
     tax_jurisdiction: str | None = None
-    tax_exempt: list[str] = []
-    cycle: CycleSpec = CycleSpec()
-    discounts: list[CustomerDiscount] = []
+    tax_exempt: list[str] = Field(default_factory=list)  # a `[]` default is deep-copied
+    # one shared default (frozen; a restart copies it first): pydantic would deep-copy an
+    # instance default for each of a few hundred thousand customers
+    cycle: CycleSpec = Field(default_factory=lambda: MONTHLY_CALENDAR)
+    discounts: list[CustomerDiscount] = Field(default_factory=list)
 
     _tz = field_validator("timezone")(lambda v: v if v is None else zone_name(v))
     _cur = field_validator("currency")(lambda v: v if v is None else currency_code(v))
