@@ -13,6 +13,7 @@ from rules.money import INT64_MAX, ROUNDING_METHODS, nanos_to_arrow, round_nanos
 
 from . import cycle
 from . import schema as s
+from .kernels.bundles import uncovered_spans
 from .kernels.prefix import longest_prefix
 from .kernels.segments import segment_of
 from .kernels.spans import NO_BAND, split_spans
@@ -121,19 +122,6 @@ def _match(usage, compiled, candidates, calendars, at, offsets, data):
     return plan.alias("plan_id"), tariff, entry, any_tariff
 
 
-def _uncovered(row, o_billed, o_count, o_slot, covered, compiled):
-    """Spans with the first ``covered[row]`` units of each event taken off (a bundle
-    covers an event from its start): billed units and increments left to charge."""
-    if not covered.any():
-        return o_billed, o_count
-    end = np.cumsum(o_billed)
-    first = np.searchsorted(row, row, side="left")
-    end_in_event = end - (end[first] - o_billed[first])
-    left = np.clip(end_in_event - covered[row], 0, o_billed)
-    inc = compiled.slot["increment"][o_slot]
-    return left, np.where(left == o_billed, o_count, -(-left // inc))
-
-
 def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of, has):
     """Cost of each span and amount of each row, exactly, with the catalog's rounding.
     ``rate_of``: the rate in force at each row's start, whose connect fee, cap and total
@@ -215,7 +203,9 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     explained = compiled.entries[np.maximum(entry, 0)] if n else compiled.entries.clear()
     draws = cycle.draw(usage, plan, own_start, band_at_start, explained["destination_name"],
                        billed, (entry >= 0) & ~no_band, catalog, earlier)
-    u_billed, u_count = _uncovered(row, o_billed, o_count, o_slot, draws.covered, compiled)
+    u_billed, u_count = (uncovered_spans(row, o_billed, o_count,
+                                         compiled.slot["increment"][o_slot], draws.covered)
+                         if draws.covered.any() else (o_billed, o_count))
     cost, amount, flagged, overflow = _price(compiled, row, o_slot, u_count, u_billed,
                                              rate_of, (billed > 0) & ~draws.waive_connect)
     rated = (entry >= 0) & ~no_band & ~overflow

@@ -55,3 +55,40 @@ def draw_bundles_reference(counter, eligible, billed, left) -> tuple[list[int], 
         takes.append(drawn)
         covered.append(sum(drawn.values()))
     return covered, takes
+
+
+@nb.njit(cache=True)
+def uncovered_spans(row, billed, count, increment, covered):
+    """A bundle covers an event from its start: take the first ``covered[row[k]]`` units
+    off the spans of each event (spans of one event are adjacent, in offset order).
+    Returns the billed units and increments left to charge per span; a span cut short
+    keeps the increments its remaining units need."""
+    m = len(row)
+    left = np.empty(m, dtype=np.int64)
+    left_count = np.empty(m, dtype=np.int64)
+    done = 0  # units of the event in the spans before k
+    for k in range(m):
+        if k == 0 or row[k] != row[k - 1]:
+            done = 0
+        units = min(max(covered[row[k]] - done, 0), billed[k])
+        left[k] = billed[k] - units
+        if units == 0:
+            left_count[k] = count[k]
+        else:
+            left_count[k] = (left[k] + increment[k] - 1) // increment[k]
+        done += billed[k]
+    return left, left_count
+
+
+def uncovered_spans_reference(spans, covered) -> list[tuple[int, int]]:
+    """The same for ``spans`` as (event, billed, increments, increment) in order: walk each
+    event's units from its start, the first ``covered[event]`` of them free."""
+    out, done, last = [], 0, None
+    for event, billed, count, increment in spans:
+        if event != last:
+            done, last = 0, event
+        free = sorted((0, covered[event] - done, billed))[1]
+        rest = billed - free
+        out.append((rest, count if free == 0 else -(-rest // increment)))
+        done += billed
+    return out
