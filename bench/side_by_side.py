@@ -75,9 +75,19 @@ KINDS = {
     "polars_e2e": ("Polars e2e",
                    "read_parquet of the bucket files in, write_parquet of usage + rated "
                    "columns to one file"),
+    "ratecycle_deck_mem": ("simple deck: ratecycle in memory (rate_batch)",
+                           "the month's voice calls under the simple deck tariff "
+                           "(bench/simple_deck.py: longest prefix and 60/1 increments "
+                           "alone), rate_batch per bucket on frames already read, catalog "
+                           "compiled, after a warm-up call; events/s counts the calls"),
+    "duckdb_deck_mem": ("simple deck: DuckDB SQL in memory",
+                        "the same calls in a DuckDB table, a table of event_id, matched "
+                        "prefix and amount out (deck loaded inside the timing)"),
 }
 TARIFF = "issue-5-full"  # what records measured; older records lack bundles and tiers
 AS_OF = datetime(2026, 12, 1, tzinfo=UTC)  # bills are built as of a fixed instant
+DECK_OUTPUTS = {"ratecycle_deck_mem": "deck-ratecycle.parquet",
+                "duckdb_deck_mem": "deck-duckdb.parquet"}
 E2E_OUTPUTS = {"ratecycle_e2e": "ratecycle-rated", "duckdb_e2e": "duckdb-rated.parquet",
                "polars_e2e": "polars-rated.parquet"}
 
@@ -176,6 +186,40 @@ def _child(kind: str, data: Path, work: Path) -> dict:
         t = time.perf_counter()
         rate_files(files, catalog, work / E2E_OUTPUTS[kind], accounts=accounts)
         wall = time.perf_counter() - t
+    elif kind == "ratecycle_deck_mem":
+        import polars as pl
+
+        from bench.simple_deck import voice_calls
+        from rating import compile_catalog, rate_batch
+        from rules import load_catalog
+        from rules.money import arrow_to_nanos
+
+        cat = load_catalog(data / "simple" / "catalog.yaml")
+        compiled = compile_catalog(cat)
+        frames = voice_calls(files)
+        rate_batch(frames[0].head(2000), cat, compiled, None, "warm-up")
+        t = time.perf_counter()
+        rated = [rate_batch(frame, cat, compiled, None, "bench") for frame in frames]
+        wall = time.perf_counter() - t
+        extra["events"] = sum(len(r) for r in rated)
+        pl.concat([r.select("event_id", "matched_prefix").with_columns(
+            amount_n=pl.Series(arrow_to_nanos(r["amount"].to_arrow()))
+            .set(r["amount"].is_null(), None)) for r in rated])\
+            .write_parquet(work / DECK_OUTPUTS[kind])
+    elif kind == "duckdb_deck_mem":
+        import duckdb
+
+        from bench.oracle_duckdb import parquet_source
+        from bench.simple_deck import rate_duckdb
+
+        con = duckdb.connect()
+        con.execute(f"CREATE TABLE usage AS SELECT * FROM {parquet_source(files)} "
+                    "WHERE service = 'voice'")
+        t = time.perf_counter()
+        rate_duckdb(con, "usage", data / "simple" / "deck.csv", "rated")
+        wall = time.perf_counter() - t
+        extra["events"] = con.execute("SELECT count(*) FROM rated").fetchone()[0]
+        con.execute(f"COPY rated TO '{work / DECK_OUTPUTS[kind]}' (FORMAT parquet)")
     else:
         raise SystemExit(f"unknown kind {kind}")
     return {"wall_s": wall, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -223,6 +267,20 @@ def compare(work: Path, data: Path) -> dict:
     report["total_amount"] = str(totals[0])
     report["total_billed_quantity"] = int(totals[1])
     return report
+
+
+def compare_deck(work: Path) -> dict:
+    """Every call of the simple deck runs: matched prefix and amount (nanos) equal."""
+    import polars as pl
+
+    ours, theirs = (pl.read_parquet(work / DECK_OUTPUTS[k]) for k in DECK_OUTPUTS)
+    joined = ours.join(theirs, on="event_id", how="full", suffix="_sql", coalesce=True)
+    bad = joined.filter(pl.any_horizontal(~pl.col(c).eq_missing(pl.col(f"{c}_sql"))
+                                          for c in ("matched_prefix", "amount_n")))
+    return {"events": len(ours), "sql_events": len(theirs), "mismatches": len(bad),
+            "unmatched": int(ours["matched_prefix"].null_count()),
+            "examples": [{k: str(v) for k, v in r.items()} for r in bad.head(3).to_dicts()],
+            "agree": len(joined) == len(ours) == len(theirs) and not len(bad)}
 
 
 def compare_bills(work: Path, data: Path) -> dict:
@@ -293,10 +351,11 @@ def summarise(runs: dict[str, list[dict]], events: int) -> list[dict]:
     for kind, label in ((k, v[0]) for k, v in KINDS.items() if k in runs):
         walls = [r["wall_s"] for r in runs[kind]]
         median = statistics.median(walls)
+        counted = runs[kind][0].get("events", events)  # the simple deck counts its calls
         peak = max(max(r["maxrss_kb"], r["children_maxrss_kb"]) for r in runs[kind])
         rows.append({"kind": kind, "label": label, "median_s": round(median, 3),
                      "walls_s": [round(w, 3) for w in walls],
-                     "events_per_s": round(events / median), "peak_mib": round(peak / 1024),
+                     "events_per_s": round(counted / median), "peak_mib": round(peak / 1024),
                      "ratio_to_floor": round(median / floor, 2)})
     return rows
 
@@ -334,8 +393,18 @@ def agreement_text(check: dict) -> str:
                          f"({r['bills']} against {bills['bills']}); e.g. {r['examples']}")
     if bills:
         lines.append(f"- Sum of bill totals (ratecycle): {bills['total']}.")
-    lines.append(f"- Sum of rated amounts (ratecycle): {check['total_amount']}; billed "
-                 f"quantity {check['total_billed_quantity']:,}.")
+    if check.get("total_amount") is not None:
+        lines.append(f"- Sum of rated amounts (ratecycle): {check['total_amount']}; billed "
+                     f"quantity {check['total_billed_quantity']:,}.")
+    deck = check.get("deck")
+    if deck and deck["agree"]:
+        lines.append(f"- Simple deck: DuckDB SQL agrees with ratecycle on all "
+                     f"{deck['events']:,} calls (matched prefix and amount to the 9th "
+                     f"decimal; {deck['unmatched']:,} of them match no prefix).")
+    elif deck:
+        lines.append(f"- **Simple deck: DuckDB SQL DISAGREES** with ratecycle on "
+                     f"{deck['mismatches']} calls ({deck['sql_events']} against "
+                     f"{deck['events']}); e.g. {deck['examples']}")
     return "\n".join(lines)
 
 
@@ -506,6 +575,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {data} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     manifest = json.loads((data / "manifest.json").read_text())
     work.mkdir(parents=True, exist_ok=True)
+    from bench.simple_deck import write_tariff
+
+    write_tariff(data)
 
     kinds = ["floor", *[k for k in KINDS if k != "floor" and (not args.only or k in args.only)]]
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
@@ -518,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
     rows = summarise(runs, manifest["events"])
     check = compare(work, data) if all(k in runs for k in E2E_OUTPUTS) else None
+    if all(k in runs for k in DECK_OUTPUTS):
+        check = check or {"oracles": {}, "events": 0, "total_amount": None}
+        check["deck"] = compare_deck(work)
     print(table(rows))
     if check:
         print(agreement_text(check))
@@ -541,7 +616,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {RESULTS_MD.relative_to(ROOT)}", file=sys.stderr)
     ok = check is None or (all(r["agree"] for r in check["oracles"].values())
                            and all(r["mismatches"] == 0 for r in
-                                   (check.get("bills") or {}).get("oracles", {}).values()))
+                                   (check.get("bills") or {}).get("oracles", {}).values())
+                           and check.get("deck", {"agree": True})["agree"])
     return 0 if ok else 1
 
 
