@@ -10,6 +10,7 @@ from .pipeline import (
     IngestResult,
     content_id,
     ingest_files,
+    ingest_to,
     quarantine_known,
     read_usage_dir,
     subscriber_buckets,
@@ -18,6 +19,6 @@ from .pipeline import (
 
 __all__ = [
     "FORMATS", "Accounting", "ColumnMap", "IngestError", "IngestOptions", "IngestResult",
-    "NumberPlan", "OptionsError", "SourceFileError", "content_id", "ingest_files",
+    "NumberPlan", "OptionsError", "SourceFileError", "content_id", "ingest_files", "ingest_to",
     "load_column_map", "quarantine_known", "read_usage_dir", "subscriber_buckets", "write_ingest",
 ]

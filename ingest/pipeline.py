@@ -429,58 +429,77 @@ def _conform(rows: pl.DataFrame, fmt: str, path: Path, ingested_at: datetime) ->
     return rows.select(out)
 
 
+def _read_file(path: Path, opts: IngestOptions, ingested_at: datetime,
+               progress=None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One input file read and normalised: (usage rows, quarantine rows)."""
+    if not path.is_file():
+        raise SourceFileError(str(path), "no such file")
+    if opts.format in ("parquet", "usage-csv"):
+        rows, bad = _read_usage_file(path, opts)
+    else:
+        rows, bad = _read_switch_or_csv(path, opts)
+        rows = _finish_cdr_rows(rows, opts)
+    bad = bad.with_columns(
+        source_format=pl.lit(opts.format),
+        source_file=pl.lit(path.name),
+        ingested_at=pl.lit(ingested_at).cast(s.UTC_INSTANT),
+    ).select(list(s.QUARANTINE_SCHEMA))
+    if progress:
+        progress(f"read {path} ({len(rows) + len(bad)} rows)")
+        if len(bad) and not len(rows) and (bad["reason"] == s.BAD_SHAPE).all():
+            progress(f"warning: {path}: no row has the shape of --format {opts.format} "
+                     f"(all {len(bad)} quarantined as {s.BAD_SHAPE}, e.g. "
+                     f"{bad['detail'][0]}); is the format right for this file?")
+    return _conform(rows, opts.format, path, ingested_at), bad
+
+
+def _as_duplicates(rows: pl.DataFrame, detail: pl.Expr) -> pl.DataFrame:
+    """Quarantine rows (reason ``duplicate``) for usage rows whose event id was seen."""
+    return rows.select(
+        "source_format", "source_file", "source_row", "event_id",
+        reason=pl.lit(s.DUPLICATE), detail=detail, record=pl.lit(None, pl.String),
+        ingested_at="ingested_at",
+    ).select(list(s.QUARANTINE_SCHEMA))
+
+
+EARLIER_ROW = pl.lit("an earlier row has the same event_id")
+BILLED_IN = pl.format("already billed in batch {}", pl.col("batch_id"))
+
+
+def _count(accounting: Accounting, usage_reasons: pl.Series, quarantine: pl.DataFrame) -> None:
+    """Fill the accepted, unrated and quarantined counts from what ingest kept."""
+    reasons = usage_reasons.value_counts()
+    accounting.unrated += Counter(
+        dict(zip(reasons[reasons.columns[0]], reasons["count"], strict=True)))
+    accounting.accepted += accounting.unrated.pop(None, 0)
+    qreasons = quarantine["reason"].value_counts()
+    accounting.quarantined += Counter(
+        dict(zip(qreasons["reason"], qreasons["count"], strict=True)))
+    accounting.read = (accounting.accepted + sum(accounting.unrated.values())
+                       + sum(accounting.quarantined.values()))
+
+
 def ingest_files(paths: list[str | Path], opts: IngestOptions, progress=None) -> IngestResult:
     """Read every file, normalise it, and account for every row (read = accepted + unrated +
-    quarantined). Duplicates (same ``event_id``) after the first are quarantined."""
+    quarantined). Duplicates (same ``event_id``) after the first are quarantined. Holds
+    everything in memory; :func:`ingest_to` streams to a folder instead."""
     ingested_at = opts.ingested_at()
     usage_parts, bad_parts = [], []
     accounting = Accounting()
     for path in map(Path, paths):
-        if not path.is_file():
-            raise SourceFileError(str(path), "no such file")
-        if opts.format in ("parquet", "usage-csv"):
-            rows, bad = _read_usage_file(path, opts)
-        else:
-            rows, bad = _read_switch_or_csv(path, opts)
-            rows = _finish_cdr_rows(rows, opts)
-        usage_parts.append(_conform(rows, opts.format, path, ingested_at))
-        bad_parts.append(
-            bad.with_columns(
-                source_format=pl.lit(opts.format),
-                source_file=pl.lit(path.name),
-                ingested_at=pl.lit(ingested_at).cast(s.UTC_INSTANT),
-            ).select(list(s.QUARANTINE_SCHEMA))
-        )
+        rows, bad = _read_file(path, opts, ingested_at, progress)
+        usage_parts.append(rows)
+        bad_parts.append(bad)
         accounting.files[path.name] = accounting.files.get(path.name, 0) + len(rows) + len(bad)
-        if progress:
-            progress(f"read {path} ({len(rows) + len(bad)} rows)")
-            if len(bad) and not len(rows) and (bad["reason"] == s.BAD_SHAPE).all():
-                progress(f"warning: {path}: no row has the shape of --format {opts.format} "
-                         f"(all {len(bad)} quarantined as {s.BAD_SHAPE}, e.g. "
-                         f"{bad['detail'][0]}); is the format right for this file?")
 
     usage = pl.concat(usage_parts, how="diagonal_relaxed") if usage_parts else pl.DataFrame(
         schema=s.USAGE_SCHEMA
     )
     first = usage["event_id"].is_first_distinct()
-    duplicates = usage.filter(~first).select(
-        "source_format", "source_file", "source_row", "event_id",
-        reason=pl.lit(s.DUPLICATE),
-        detail=pl.lit("an earlier row has the same event_id"),
-        record=pl.lit(None, pl.String),
-        ingested_at="ingested_at",
-    ).select(list(s.QUARANTINE_SCHEMA))
+    duplicates = _as_duplicates(usage.filter(~first), EARLIER_ROW)
     usage = usage.filter(first)
     quarantine = pl.concat([*bad_parts, duplicates], how="vertical_relaxed")
-
-    accounting.read = len(usage) + len(quarantine)
-    reasons = usage["unrated_reason"].value_counts()
-    accounting.unrated = Counter(
-        dict(zip(reasons["unrated_reason"], reasons["count"], strict=True))
-    )
-    accounting.accepted = accounting.unrated.pop(None, 0)
-    qreasons = quarantine["reason"].value_counts()
-    accounting.quarantined = Counter(dict(zip(qreasons["reason"], qreasons["count"], strict=True)))
+    _count(accounting, usage["unrated_reason"], quarantine)
     return IngestResult(usage=usage, quarantine=quarantine, accounting=accounting)
 
 
@@ -493,25 +512,39 @@ def quarantine_known(result: IngestResult, known: pl.DataFrame) -> IngestResult:
     hit = result.usage.join(seen, on="event_id", how="inner", maintain_order="left")
     if hit.is_empty():
         return result
-    moved = hit.select(
-        "source_format", "source_file", "source_row", "event_id",
-        reason=pl.lit(s.DUPLICATE),
-        detail=pl.format("already billed in batch {}", pl.col("batch_id")),
-        record=pl.lit(None, pl.String),
-        ingested_at="ingested_at",
-    ).select(list(s.QUARANTINE_SCHEMA))
     usage = result.usage.join(seen, on="event_id", how="anti", maintain_order="left")
-    accounting = result.accounting
-    for reason, n in hit["unrated_reason"].value_counts().iter_rows():
-        if reason is None:
-            accounting.accepted -= n
-        else:
-            accounting.unrated[reason] -= n
-            if not accounting.unrated[reason]:
-                del accounting.unrated[reason]
-    accounting.quarantined[s.DUPLICATE] += len(hit)
-    return IngestResult(usage=usage, quarantine=pl.concat([result.quarantine, moved]),
-                        accounting=accounting)
+    quarantine = pl.concat([result.quarantine, _as_duplicates(hit, BILLED_IN)])
+    accounting = Accounting(files=result.accounting.files)
+    _count(accounting, usage["unrated_reason"], quarantine)
+    return IngestResult(usage=usage, quarantine=quarantine, accounting=accounting)
+
+
+def _bucket_slices(frame: pl.DataFrame, key: str):
+    """(value, rows) of ``frame`` per value of integer column ``key``, ascending: one sort,
+    then a slice per value (partition_by gathers every column once per value)."""
+    frame = frame.sort(key, maintain_order=True)
+    values = frame[key].to_numpy()
+    for v in np.unique(values):
+        lo, hi = np.searchsorted(values, [v, v + 1])
+        yield int(v), frame.slice(lo, hi - lo).drop(key)
+
+
+def _write_usage(usage: pl.DataFrame, folder: Path) -> None:
+    """One bucket's usage, in the order rating reads it: by subscriber, start, event id."""
+    folder.mkdir(parents=True)
+    usage.sort("subscriber_id", "started_at", "event_id").write_parquet(
+        folder / "part-0.parquet")
+
+
+def _finish(staging: Path, out: Path, quarantine: pl.DataFrame, accounting: Accounting) -> None:
+    (staging / "usage").mkdir(exist_ok=True)
+    (staging / "quarantine").mkdir()
+    quarantine.write_parquet(staging / "quarantine" / "part-0.parquet")
+    (staging / "accounting.json").write_text(
+        json.dumps(accounting.to_dict(), indent=2) + "\n"
+    )
+    for name in ("usage", "quarantine", "accounting.json"):
+        replace_path(staging / name, out / name)
 
 
 def write_ingest(result: IngestResult, out_dir: str | Path, buckets: int = 8) -> None:
@@ -521,27 +554,99 @@ def write_ingest(result: IngestResult, out_dir: str | Path, buckets: int = 8) ->
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out))
     try:
-        # one sort into bucket order, then a slice per bucket (partition_by gathers every
-        # column once per bucket: 12 s for 10M events)
         usage = result.usage.with_columns(
-            subscriber_buckets(result.usage["subscriber_id"], buckets)
-        ).sort("bucket", "subscriber_id", "started_at", "event_id")
-        bucket = usage["bucket"].to_numpy()
-        for b in np.unique(bucket):
-            lo, hi = np.searchsorted(bucket, [b, b + 1])
-            folder = staging / "usage" / f"bucket={b:03d}"
-            folder.mkdir(parents=True)
-            usage.slice(lo, hi - lo).drop("bucket").write_parquet(folder / "part-0.parquet")
-        (staging / "usage").mkdir(exist_ok=True)
-        (staging / "quarantine").mkdir()
-        result.quarantine.write_parquet(staging / "quarantine" / "part-0.parquet")
-        (staging / "accounting.json").write_text(
-            json.dumps(result.accounting.to_dict(), indent=2) + "\n"
-        )
-        for name in ("usage", "quarantine", "accounting.json"):
-            replace_path(staging / name, out / name)
+            subscriber_buckets(result.usage["subscriber_id"], buckets))
+        for b, rows in _bucket_slices(usage, "bucket"):
+            _write_usage(rows, staging / "usage" / f"bucket={b:03d}")
+        _finish(staging, out, result.quarantine, result.accounting)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def ingest_to(paths: list[str | Path], opts: IngestOptions, out_dir: str | Path,
+              known: pl.DataFrame | None = None, progress=None) -> Accounting:
+    """:func:`ingest_files`, :func:`quarantine_known` (``known``: event_id, batch_id) and
+    :func:`write_ingest` in bounded memory: each file is read once and spooled to disk by
+    bucket (its rows) and by a hash of the event id (ids and provenance); duplicates are
+    then found one partition of ids at a time, and each bucket is written from its spool
+    without them. Peak memory follows the largest file or bucket, not the whole input."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out))
+    spool = staging / "spool"
+    ingested_at = opts.ingested_at()
+    accounting = Accounting()
+    bad_parts = []
+    columns: dict[str, pl.DataType] = {}  # every bucket gets the columns any file has
+    try:
+        for k, path in enumerate(map(Path, paths)):
+            rows, bad = _read_file(path, opts, ingested_at, progress)
+            bad_parts.append(bad)
+            columns |= {c: t for c, t in rows.schema.items() if c not in columns}
+            accounting.files[path.name] = accounting.files.get(path.name, 0) + len(rows) + len(bad)
+            rows = rows.with_columns(_file=pl.lit(k, pl.Int32),
+                                     _row=pl.int_range(pl.len(), dtype=pl.Int64))
+            ids = rows.select("event_id", "_file", "_row", "source_format", "source_file",
+                              "source_row", "ingested_at",
+                              part=(pl.col("event_id").hash() % opts.buckets).cast(pl.Int32))
+            for part, chunk in _bucket_slices(ids, "part"):
+                _spool(chunk, spool / "ids" / f"{part:03d}", k)
+            rows = rows.with_columns(subscriber_buckets(rows["subscriber_id"], opts.buckets))
+            for b, chunk in _bucket_slices(rows, "bucket"):
+                _spool(chunk, spool / "usage" / f"{b:03d}", k)
+            del rows, ids
+
+        repeated, billed = [], []  # first by file, then row
+        seen = known.unique("event_id", keep="first") if known is not None else None
+        for folder in sorted((spool / "ids").glob("*")):
+            ids = _read_spool(folder).sort("_file", "_row")
+            first = ids["event_id"].is_first_distinct()
+            repeated.append(ids.filter(~first))
+            if seen is not None and len(seen):
+                billed.append(ids.filter(first).join(seen, on="event_id", how="inner"))
+        dropped = [pl.concat(p).sort("_file", "_row") if p else None for p in (repeated, billed)]
+        gone = pl.concat([d.select("_file", "_row") for d in dropped if d is not None])\
+            if any(d is not None for d in dropped) else None
+
+        reasons = []
+        for folder in sorted((spool / "usage").glob("*")):
+            usage = _read_spool(folder)
+            if gone is not None:
+                usage = usage.join(gone, on=["_file", "_row"], how="anti")
+            if len(usage):
+                _write_usage(usage.select(pl.col(c) if c in usage.columns else
+                                          pl.lit(None, t).alias(c) for c, t in columns.items()),
+                             staging / "usage" / f"bucket={int(folder.name):03d}")
+                reasons.append(usage["unrated_reason"])
+            shutil.rmtree(folder)
+            if progress:
+                progress(f"wrote bucket {folder.name}")
+        quarantine = pl.concat(
+            [*bad_parts,
+             *([_as_duplicates(dropped[0], EARLIER_ROW)] if dropped[0] is not None else []),
+             *([_as_duplicates(dropped[1], BILLED_IN)] if dropped[1] is not None else [])],
+            how="vertical_relaxed") if bad_parts else pl.DataFrame(schema=s.QUARANTINE_SCHEMA)
+        _count(accounting, pl.concat(reasons) if reasons else pl.Series(
+            "unrated_reason", [], pl.String), quarantine)
+        shutil.rmtree(spool, ignore_errors=True)
+        _finish(staging, out, quarantine, accounting)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return accounting
+
+
+def _spool(frame: pl.DataFrame, folder: Path, k: int) -> None:
+    """One input file's rows of one bucket or id partition, as Arrow IPC (fast to write
+    and read back; removed with the staging folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.write_ipc(folder / f"{k:06d}.arrow", compression="lz4")
+
+
+def _read_spool(folder: Path) -> pl.DataFrame:
+    """A bucket's or partition's spooled rows, files in input order (their optional
+    columns may differ)."""
+    return pl.concat([pl.read_ipc(f) for f in sorted(folder.glob("*.arrow"))],
+                     how="diagonal_relaxed")
 
 
 def replace_path(new: Path, target: Path) -> None:

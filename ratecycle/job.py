@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from bills import RunRecord, build_bills
-from ingest import IngestOptions, ingest_files, quarantine_known, write_ingest
+from ingest import IngestOptions, ingest_to
 from ingest.pipeline import replace_path
 from rating import RATED, compile_catalog, rate_batch
 from rules import load_accounts, load_catalog
@@ -272,9 +272,7 @@ def ingest_command(files: list[Path], opts: IngestOptions, out: Path, progress: 
                    also_reads: list[Path | None] = ()):
     """`ratecycle ingest`: normalise ``files`` into ``out``; returns the row accounting."""
     claim_output_dir(out, [*files, *filter(None, also_reads)])
-    result = ingest_files(files, opts, progress)
-    write_ingest(result, out, buckets=opts.buckets)
-    return result.accounting
+    return ingest_to(files, opts, out, progress=progress)
 
 
 def batch_of(files: list[Path]) -> str:
@@ -313,10 +311,8 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     staging.mkdir()
 
     batch = batch_of(files)
-    result = quarantine_known(ingest_files(files, opts, progress),
-                              _known_events(out_dir, batch))
-    write_ingest(result, staging, buckets=opts.buckets)
-    ing = result.accounting
+    ing = ingest_to(files, opts, staging, known=_known_events(out_dir, batch),
+                    progress=progress)
     progress(f"ingested {ing.read:,} rows: {ing.accepted:,} to rate, "
              f"{sum(ing.unrated.values()):,} unrated, {sum(ing.quarantined.values()):,} "
              "quarantined")
@@ -446,11 +442,10 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
         else:
             fmt = "parquet" if usage.suffix.lower() == ".parquet" else "usage-csv"
             opts = IngestOptions(format=fmt, as_of=as_of)
-            result = ingest_files([usage], opts, progress)
             usage_dir = work / "ingested"
-            write_ingest(result, usage_dir, buckets=opts.buckets)
+            quarantined = Counter(ingest_to([usage], opts, usage_dir,
+                                            progress=progress).quarantined)
             usage_files = []
-            quarantined = Counter(result.accounting.quarantined)
             digests = [[usage.name, file_digest(usage)]]
         run_id = run_id_of({"usage": digests, "catalog": catalog.digest,
                             "accounts": accounts.digest if accounts else None})

@@ -34,15 +34,19 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
     if accounts is not None:
         held = held if held is not None else subscription_of(usage, accounts)
         customer = held["customer_id"].fill_null(customer)
-    # zone and cycle per distinct (customer, plan), not per event
-    pairs = pl.DataFrame({"customer": customer, "plan": plan}).with_row_index("row")\
-        .group_by("customer", "plan").agg("row")
+    # Zone and cycle per distinct customer, not per event: a customer's own zone, else its
+    # plan's, so per (customer, plan) only when the plans bill in different zones.
+    frame = pl.DataFrame({"customer": customer, "plan": plan})
+    one_zone = len({catalog.plan_zone(p) for p in catalog.model.plans}
+                   | {catalog.model.timezone}) == 1
+    by = ["customer"] if one_zone else ["customer", "plan"]
+    keys = frame.select(by).unique()
     customers = accounts.customers if accounts is not None else {}
     cases: dict[tuple[str, Cycle], int] = {}  # (zone, cycle) -> case number
     cycle_of: dict[int, Cycle] = {}  # per customer's cycle spec, built once
-    case_of = np.zeros(len(pairs), dtype=np.int64)
-    for k, (cid, pid) in enumerate(zip(pairs["customer"].to_list(), pairs["plan"].to_list(),
-                                       strict=True)):
+    case_of = np.zeros(len(keys), dtype=np.int64)
+    plans = keys["plan"].to_list() if "plan" in keys.columns else [None] * len(keys)
+    for k, (cid, pid) in enumerate(zip(keys["customer"].to_list(), plans, strict=True)):
         c = customers.get(cid)
         zone = (c and c.timezone) or (catalog.plan_zone(catalog.plan(pid)) if pid
                                       else catalog.model.timezone)
@@ -52,8 +56,9 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
             cycle = cycle_of[id(c.cycle)] = c.cycle.cycle()
         case_of[k] = cases.setdefault((zone, cycle), len(cases))
     cycles = list(cases)
-    case = np.zeros(n, dtype=np.int64)
-    case[pairs["row"].explode().to_numpy()] = np.repeat(case_of, pairs["row"].list.len())
+    case = np.zeros(n, dtype=np.int64) if len(cases) < 2 else frame.join(
+        keys.with_columns(case=pl.Series(case_of)), on=by, how="left", nulls_equal=True,
+        maintain_order="left")["case"].to_numpy()
 
     def bounds_of(at: np.ndarray):
         """Per event: the period holding ``at`` (UTC µs) and its local dates (days since
