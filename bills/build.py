@@ -57,22 +57,6 @@ def _sql_path(path: Path) -> str:
     return str(path.resolve()).replace("'", "''")
 
 
-def _sorted(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """``frame`` sorted by ``keys`` (nulls last), strings by their rank among the column's
-    distinct values: the same order as sorting the strings, without comparing them row by
-    row (millions of lines, a few thousand distinct names)."""
-    codes = []
-    for key in keys:
-        column = frame[key]
-        if column.dtype == pl.String:
-            distinct = column.unique().sort(nulls_last=True)
-            column = column.replace_strict(distinct, pl.int_range(len(distinct), eager=True),
-                                           default=None, return_dtype=pl.UInt32)
-        codes.append(column.alias(key))
-    order = pl.DataFrame(codes).select(pl.arg_sort_by(keys, nulls_last=True)).to_series()
-    return frame[order]
-
-
 def _round_lines(lines: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
     """Round each line's exact amount once, to its currency's minor unit (catalog method).
     The parts of one recurring fee (its ``fee`` number, bills/recurring.py) are rounded as
@@ -263,8 +247,8 @@ def _bill_frames(usage: pl.DataFrame, other: pl.DataFrame, catalog: Catalog,
     """The bill tables of some customers from their usage lines and other lines."""
     lines = pl.concat([usage, other], how="diagonal")
     lines = pl.concat([lines, period_limit_lines(lines, catalog)], how="diagonal")
-    lines = _sorted(lines, [*BILL_KEYS, "line_type", "service", "destination_name",
-                            "subscriber_id", "plan_id", "fee", "fee_start"])
+    lines = lines.sort(*BILL_KEYS, "line_type", "service", "destination_name", "subscriber_id",
+                       "plan_id", "fee", "fee_start", nulls_last=True, maintain_order=True)
     bill = lines.select(pl.struct(BILL_KEYS).rle_id()).to_series().to_numpy()
     first = np.searchsorted(bill, bill, side="left")  # sorted: a bill's lines adjoin
     lines = _round_lines(lines, catalog).with_columns(
