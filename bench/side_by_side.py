@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,7 +55,7 @@ KINDS = {
     "ratecycle_e2e": ("ratecycle e2e (`rate`, in process)",
                       "`ratecycle rate DIR` as a function: catalog and accounts loaded, "
                       "every bucket read, rated and written (usage + all rated columns, "
-                      "spans included)"),
+                      "spans included), two buckets at a time on threads"),
     "ratecycle_e2e_w2": ("ratecycle e2e (`rate --workers 2`)",
                          "the same with a spawn pool of 2 workers; peak memory is the "
                          "parent's and the largest worker's (not their sum)"),
@@ -62,7 +63,8 @@ KINDS = {
                         "bills.duckdb (bill lines, discounts, taxes, bills, bundle balances) "
                         "built from the rated Parquet that `ratecycle rate` wrote"),
     "ratecycle_mem": ("ratecycle in memory (rate_batch)",
-                      "rate_batch per bucket on frames already read, catalog already "
+                      "rate_batch per bucket on frames already read, two buckets at a "
+                      "time on threads as `ratecycle rate` runs them, catalog already "
                       "compiled, after a warm-up call (Numba kernels loaded)"),
     "duckdb_mem": ("DuckDB SQL in memory",
                    "a DuckDB table of the usage in, a rated table out (deck and band "
@@ -78,8 +80,9 @@ KINDS = {
     "ratecycle_deck_mem": ("simple deck: ratecycle in memory (rate_batch)",
                            "the month's voice calls under the simple deck tariff "
                            "(bench/simple_deck.py: longest prefix and 60/1 increments "
-                           "alone), rate_batch per bucket on frames already read, catalog "
-                           "compiled, after a warm-up call; events/s counts the calls"),
+                           "alone), rate_batch per bucket on frames already read, two at a "
+                           "time on threads, catalog compiled, after a warm-up call; "
+                           "events/s counts the calls"),
     "duckdb_deck_mem": ("simple deck: DuckDB SQL in memory",
                         "the same calls in a DuckDB table, a table of event_id, matched "
                         "prefix and amount out (deck loaded inside the timing)"),
@@ -149,9 +152,9 @@ def _child(kind: str, data: Path, work: Path) -> dict:
         frames = [pl.read_parquet(f) for f in files]
         rate_batch(frames[0].head(2000), cat, compiled, accts, "warm-up")
         t = time.perf_counter()
-        rows = 0
-        for frame in frames:
-            rows += len(rate_batch(frame, cat, compiled, accts, "bench"))
+        with ThreadPoolExecutor(2) as pool:  # two buckets at a time, as `ratecycle rate`
+            rows = sum(pool.map(lambda f: len(rate_batch(f, cat, compiled, accts, "bench")),
+                                frames))
         wall = time.perf_counter() - t
         extra["rows"] = rows
     elif kind == "duckdb_mem":
@@ -200,8 +203,9 @@ def _child(kind: str, data: Path, work: Path) -> dict:
         rate_batch(frames[0].head(2000), cat, compiled, None, "warm-up")
         t = time.perf_counter()
         # only the compared columns are kept, as the full in-memory run keeps nothing
-        rated = [rate_batch(frame, cat, compiled, None, "bench").select(
-            "event_id", "matched_prefix", "amount") for frame in frames]
+        with ThreadPoolExecutor(2) as pool:
+            rated = list(pool.map(lambda f: rate_batch(f, cat, compiled, None, "bench").select(
+                "event_id", "matched_prefix", "amount"), frames))
         wall = time.perf_counter() - t
         extra["events"] = sum(len(r) for r in rated)
         pl.concat([r.select("event_id", "matched_prefix").with_columns(

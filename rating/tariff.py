@@ -139,7 +139,8 @@ class CompiledTariff:
         last = micros(datetime(hi.year + hi.month // 12, hi.month % 12 + 1, 1, tzinfo=UTC))
         bands = self.tariff_bands[t]
         same = (tuple(id(b) for b in bands), self.tariff_zone[t])
-        for (key, lo_kept, hi_kept), kept in self._calendars.items():
+        # a snapshot: tasks on two threads may add calendars meanwhile
+        for (key, lo_kept, hi_kept), kept in list(self._calendars.items()):
             if key == same and lo_kept <= first and last <= hi_kept:
                 return kept
         if len(self._calendars) > 64:

@@ -26,3 +26,16 @@ def test_two_workers_rate_and_bill_exactly_as_one(tmp_path):
              .sort("event_id") for p in (tmp_path / "one", tmp_path / "two")]
     assert rated[0].equals(rated[1])
     assert not list((tmp_path / "two").rglob("*.pickle"))  # the prepared catalog is removed
+
+
+def test_two_tasks_at_a_time_on_threads_rate_exactly_as_one_at_a_time(tmp_path, monkeypatch):
+    import ratecycle.job as job
+
+    threads = run_demo(tmp_path / "threads", subscribers=300, events=6000, quiet=True)
+    monkeypatch.setattr(job, "threads_safe", lambda: False)  # rate one, write it meanwhile
+    serial = run_demo(tmp_path / "serial", subscribers=300, events=6000, quiet=True)
+    assert threads.accounting() == serial.accounting()
+    assert _tables(tmp_path / "threads") == _tables(tmp_path / "serial")
+    rated = [pl.read_parquet(p / "runs" / "*" / "rated" / "**" / "*.parquet").drop("run_id")
+             .sort("event_id") for p in (tmp_path / "threads", tmp_path / "serial")]
+    assert rated[0].equals(rated[1])
