@@ -39,10 +39,13 @@ def draw(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, band: pl.Se
     """Draw each rated event's billed units from its plan's bundles, in time order."""
     n = len(usage)
     plans = {p.id: p for p in catalog.model.plans if p.bundles}
-    empty = Draws(np.zeros(n, np.int64), np.zeros(n, bool),
-                  _draws_column(np.zeros((n, 0), np.int64), plan, {}))
+
+    def none() -> Draws:
+        return Draws(np.zeros(n, np.int64), np.zeros(n, bool),
+                     _draws_column(np.zeros((n, 0), np.int64), plan, {}))
+
     if not plans or not n:
-        return empty
+        return none()
     frame = pl.DataFrame({"subscriber_id": usage["subscriber_id"], "plan_id": plan,
                           "usage_period_start": own_start, "service": usage["service"],
                           "band": band, "destination": destination})
@@ -57,7 +60,7 @@ def draw(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, band: pl.Se
             hit = frame.select(cond.fill_null(False)).to_series().to_numpy() & rated
             eligible |= np.where(hit, np.uint64(1 << b), np.uint64(0))
     if not eligible.any():
-        return empty
+        return none()
     # Counters draw independently, so each counter's events in time order is the order of
     # consumption: one sort of the eligible rows by counter, then start and event id.
     rows = np.flatnonzero(eligible)

@@ -215,15 +215,12 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     if tiered.any():  # one span per event (tiered charges do not split)
         amount = np.where(tiered, amount + tier_cost, amount)
         cost = np.where(tiered[row], tier_cost[row], cost)
-    reason = usage.select(pl.coalesce(
-        pl.col("unrated_reason"),
-        pl.when(candidates[0].is_null() & pl.Series(~any_tariff)).then(
-            pl.lit(s.NO_SUBSCRIPTION)),
-        pl.when(pl.Series(~any_tariff)).then(pl.lit(s.NO_TARIFF)),
-        pl.when(pl.Series(entry < 0)).then(pl.lit(s.NO_RATE)),
-        pl.when(pl.Series(no_band)).then(pl.lit(s.NO_BAND)),
-        pl.when(pl.Series(overflow)).then(pl.lit(s.OVERFLOW)),
-    )).to_series()
+    # rating's reason as a code per row (the first that holds), then one gather of names
+    why = np.select([candidates[0].is_null().to_numpy() & ~any_tariff, ~any_tariff, entry < 0,
+                     no_band, overflow], np.arange(1, 6), 0)
+    reason = usage["unrated_reason"].fill_null(pl.Series(
+        [None, s.NO_SUBSCRIPTION, s.NO_TARIFF, s.NO_RATE, s.NO_BAND, s.OVERFLOW],
+        dtype=pl.String).gather(why))
 
     first_slot = compiled.rate["slot_lo"][rate_of]
     rate_name = compiled.rate_text["rate_id"][rate_of]
