@@ -636,16 +636,17 @@ def ingest_to(paths: list[str | Path], opts: IngestOptions, out_dir: str | Path,
 
 
 def _spool(frame: pl.DataFrame, folder: Path, k: int) -> None:
-    """One input file's rows of one bucket or id partition, as Arrow IPC (fast to write
-    and read back; removed with the staging folder)."""
+    """One input file's rows of one bucket or id partition (removed with the staging
+    folder). Parquet with LZ4 and no statistics: as fast to write as Arrow IPC and, read
+    on both cores, about three times faster to read back (1.25M usage rows, measured)."""
     folder.mkdir(parents=True, exist_ok=True)
-    frame.write_ipc(folder / f"{k:06d}.arrow", compression="lz4")
+    frame.write_parquet(folder / f"{k:06d}.parquet", compression="lz4", statistics=False)
 
 
 def _read_spool(folder: Path) -> pl.DataFrame:
     """A bucket's or partition's spooled rows, files in input order (their optional
     columns may differ)."""
-    return pl.concat([pl.read_ipc(f) for f in sorted(folder.glob("*.arrow"))],
+    return pl.concat([pl.read_parquet(f) for f in sorted(folder.glob("*.parquet"))],
                      how="diagonal_relaxed")
 
 
