@@ -596,17 +596,9 @@ def ingest_to(paths: list[str | Path], opts: IngestOptions, out_dir: str | Path,
                 _spool(chunk, spool / "usage" / f"{b:03d}", k)
             del rows, ids
 
-        repeated, billed = [], []  # first by file, then row
-        seen = known.unique("event_id", keep="first") if known is not None else None
-        for folder in sorted((spool / "ids").glob("*")):
-            ids = _read_spool(folder).sort("_file", "_row")
-            first = ids["event_id"].is_first_distinct()
-            repeated.append(ids.filter(~first))
-            if seen is not None and len(seen):
-                billed.append(ids.filter(first).join(seen, on="event_id", how="inner"))
-        dropped = [pl.concat(p).sort("_file", "_row") if p else None for p in (repeated, billed)]
-        gone = pl.concat([d.select("_file", "_row") for d in dropped if d is not None])\
-            if any(d is not None for d in dropped) else None
+        repeated, billed = _duplicates(spool / "ids", known)
+        found = [d for d in (repeated, billed) if d is not None]
+        gone = pl.concat([d.select("_file", "_row") for d in found]) if found else None
 
         reasons = []
         for folder in sorted((spool / "usage").glob("*")):
@@ -623,8 +615,8 @@ def ingest_to(paths: list[str | Path], opts: IngestOptions, out_dir: str | Path,
                 progress(f"wrote bucket {folder.name}")
         quarantine = pl.concat(
             [*bad_parts,
-             *([_as_duplicates(dropped[0], EARLIER_ROW)] if dropped[0] is not None else []),
-             *([_as_duplicates(dropped[1], BILLED_IN)] if dropped[1] is not None else [])],
+             *([_as_duplicates(repeated, EARLIER_ROW)] if repeated is not None else []),
+             *([_as_duplicates(billed, BILLED_IN)] if billed is not None else [])],
             how="vertical_relaxed") if bad_parts else pl.DataFrame(schema=s.QUARANTINE_SCHEMA)
         _count(accounting, pl.concat(reasons) if reasons else pl.Series(
             "unrated_reason", [], pl.String), quarantine)
@@ -633,6 +625,23 @@ def ingest_to(paths: list[str | Path], opts: IngestOptions, out_dir: str | Path,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return accounting
+
+
+def _duplicates(ids_spool: Path, known: pl.DataFrame | None):
+    """(repeated, billed): spooled ids of rows whose event id an earlier row of the input
+    has, and of first rows whose event id ``known`` holds (with its batch_id); each in
+    input order (file, then row), None when there are none. One id partition at a time:
+    equal ids share a partition."""
+    repeated, billed = [], []
+    seen = known.unique("event_id", keep="first") if known is not None else None
+    for folder in sorted(ids_spool.glob("*")):
+        ids = _read_spool(folder).sort("_file", "_row")
+        first = ids["event_id"].is_first_distinct()
+        repeated.append(ids.filter(~first))
+        if seen is not None and len(seen):
+            billed.append(ids.filter(first).join(seen, on="event_id", how="inner"))
+    return tuple(pl.concat(p).sort("_file", "_row") if p else None
+                 for p in (repeated, billed))
 
 
 def _spool(frame: pl.DataFrame, folder: Path, k: int) -> None:
