@@ -454,16 +454,27 @@ def _read_file(path: Path, opts: IngestOptions, ingested_at: datetime,
 
 
 def _as_duplicates(rows: pl.DataFrame, detail: pl.Expr) -> pl.DataFrame:
-    """Quarantine rows (reason ``duplicate``) for usage rows whose event id was seen."""
+    """Quarantine rows (reason ``duplicate``) for usage rows whose event id was seen; their
+    ``record`` column holds what each row carried (:data:`RECORD`), so nothing is lost."""
     return rows.select(
         "source_format", "source_file", "source_row", "event_id",
-        reason=pl.lit(s.DUPLICATE), detail=detail, record=pl.lit(None, pl.String),
-        ingested_at="ingested_at",
+        reason=pl.lit(s.DUPLICATE), detail=detail, record="record", ingested_at="ingested_at",
     ).select(list(s.QUARANTINE_SCHEMA))
 
 
-EARLIER_ROW = pl.lit("an earlier row has the same event_id")
+# a usage row as JSON: the record of a duplicate, whose content may differ from the first's
+RECORD = pl.struct(list(s.USAGE_SCHEMA)).struct.json_encode().alias("record")
+# the detail of a repeated id names the row that keeps it (columns first_file, first_row)
+EARLIER_ROW = pl.format("an earlier row has the same event_id ({} row {})",
+                        pl.col("first_file"), pl.col("first_row"))
 BILLED_IN = pl.format("already billed in batch {}", pl.col("batch_id"))
+
+
+def _with_first(repeated: pl.DataFrame, firsts: pl.DataFrame) -> pl.DataFrame:
+    """``repeated`` rows with the source file and row of their id's first row."""
+    return repeated.join(
+        firsts.select("event_id", first_file="source_file", first_row="source_row"),
+        on="event_id", how="left", maintain_order="left")
 
 
 def _count(accounting: Accounting, usage_reasons: pl.Series, quarantine: pl.DataFrame) -> None:
@@ -496,7 +507,9 @@ def ingest_files(paths: list[str | Path], opts: IngestOptions, progress=None) ->
         schema=s.USAGE_SCHEMA
     )
     first = usage["event_id"].is_first_distinct()
-    duplicates = _as_duplicates(usage.filter(~first), EARLIER_ROW)
+    duplicates = _as_duplicates(
+        _with_first(usage.filter(~first), usage.filter(first)).with_columns(RECORD),
+        EARLIER_ROW)
     usage = usage.filter(first)
     quarantine = pl.concat([*bad_parts, duplicates], how="vertical_relaxed")
     _count(accounting, usage["unrated_reason"], quarantine)
@@ -513,7 +526,8 @@ def quarantine_known(result: IngestResult, known: pl.DataFrame) -> IngestResult:
     if hit.is_empty():
         return result
     usage = result.usage.join(seen, on="event_id", how="anti", maintain_order="left")
-    quarantine = pl.concat([result.quarantine, _as_duplicates(hit, BILLED_IN)])
+    quarantine = pl.concat([result.quarantine,
+                            _as_duplicates(hit.with_columns(RECORD), BILLED_IN)])
     accounting = Accounting(files=result.accounting.files)
     _count(accounting, usage["unrated_reason"], quarantine)
     return IngestResult(usage=usage, quarantine=quarantine, accounting=accounting)
@@ -600,10 +614,12 @@ def ingest_to(paths: list[str | Path], opts: IngestOptions, out_dir: str | Path,
         found = [d for d in (repeated, billed) if d is not None]
         gone = pl.concat([d.select("_file", "_row") for d in found]) if found else None
 
-        reasons = []
+        reasons, records = [], []
         for folder in sorted((spool / "usage").glob("*")):
             usage = _read_spool(folder)
             if gone is not None:
+                records.append(usage.join(gone, on=["_file", "_row"], how="semi")
+                               .select("_file", "_row", RECORD))
                 usage = usage.join(gone, on=["_file", "_row"], how="anti")
             if len(usage):
                 _write_usage(usage.select(pl.col(c) if c in usage.columns else
@@ -613,11 +629,13 @@ def ingest_to(paths: list[str | Path], opts: IngestOptions, out_dir: str | Path,
             shutil.rmtree(folder)
             if progress:
                 progress(f"wrote bucket {folder.name}")
-        quarantine = pl.concat(
-            [*bad_parts,
-             *([_as_duplicates(repeated, EARLIER_ROW)] if repeated is not None else []),
-             *([_as_duplicates(billed, BILLED_IN)] if billed is not None else [])],
-            how="vertical_relaxed") if bad_parts else pl.DataFrame(schema=s.QUARANTINE_SCHEMA)
+        duplicates = [
+            _as_duplicates(found.join(pl.concat(records), on=["_file", "_row"], how="left",
+                                      maintain_order="left"), detail)
+            for found, detail in ((repeated, EARLIER_ROW), (billed, BILLED_IN))
+            if found is not None]
+        quarantine = pl.concat([*bad_parts, *duplicates], how="vertical_relaxed") \
+            if bad_parts else pl.DataFrame(schema=s.QUARANTINE_SCHEMA)
         _count(accounting, pl.concat(reasons) if reasons else pl.Series(
             "unrated_reason", [], pl.String), quarantine)
         shutil.rmtree(spool, ignore_errors=True)
@@ -637,7 +655,7 @@ def _duplicates(ids_spool: Path, known: pl.DataFrame | None):
     for folder in sorted(ids_spool.glob("*")):
         ids = _read_spool(folder).sort("_file", "_row")
         first = ids["event_id"].is_first_distinct()
-        repeated.append(ids.filter(~first))
+        repeated.append(_with_first(ids.filter(~first), ids.filter(first)))
         if seen is not None and len(seen):
             billed.append(ids.filter(first).join(seen, on="event_id", how="inner"))
     return tuple(pl.concat(p).sort("_file", "_row") if p else None

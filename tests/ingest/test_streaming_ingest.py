@@ -62,8 +62,15 @@ def test_streaming_ingest_writes_what_the_in_memory_ingest_writes(tmp_path):
     assert streamed["quarantine"].equals(memory["quarantine"])
     assert streamed["accounting"] == memory["accounting"] == accounting.to_dict()
     assert accounting.quarantined == {"bad_field": 1, "duplicate": 5}
+    earlier = "an earlier row has the same event_id"
     assert sorted(streamed["quarantine"]["detail"].to_list()[1:]) == [
-        "already billed in batch b1", *["an earlier row has the same event_id"] * 4]
+        "already billed in batch b1", f"{earlier} (one.csv row 13)",
+        f"{earlier} (one.csv row 2)", f"{earlier} (one.csv row 3)",
+        f"{earlier} (one.csv row 5)"]
+    # a duplicate keeps what it carried: here another subscriber than the row billed
+    (c,) = streamed["quarantine"].filter(pl.col("source_file") == "two.csv",
+                                         pl.col("event_id") == "c")["record"]
+    assert json.loads(c)["subscriber_id"] == "S9" and json.loads(c)["source_row"] == 3
     assert accounting.read == 210 and accounting.balanced()
     assert not list((tmp_path / "streamed").glob(".ingest-*"))  # the spool is gone
 
