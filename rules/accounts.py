@@ -203,6 +203,20 @@ _CSV_COLUMNS = ("subscriber_id", "plan_id", "customer_id", "timezone", "currency
                 "trial_months", "trial_days", "change")
 
 
+def _customer(customer_id: str, row: dict) -> dict:
+    """The customer a table row describes, in the models' shape."""
+    customer = {"id": customer_id}
+    for key in ("timezone", "currency", "tax_jurisdiction"):
+        if row.get(key):
+            customer[key] = row[key]
+    if row.get("discounts"):  # catalog discount ids separated by ';', held forever
+        customer["discounts"] = [d.strip() for d in row["discounts"].split(";") if d]
+    if row.get("cycle") or row.get("anchor"):
+        customer["cycle"] = {"interval": row.get("cycle") or "monthly",
+                             "anchor": row.get("anchor") or CALENDAR}
+    return customer
+
+
 def _from_table(frame: pl.DataFrame, where) -> tuple[dict, list[Problem]]:
     """A flat table -> the YAML shape, customers merged (their columns must agree)."""
     problems = []
@@ -216,15 +230,7 @@ def _from_table(frame: pl.DataFrame, where) -> tuple[dict, list[Problem]]:
         if empty:
             problems += [Problem(where(i), what) for what in empty]
             continue
-        customer = {"id": customer_id}
-        for key in ("timezone", "currency", "tax_jurisdiction"):
-            if row.get(key):
-                customer[key] = row[key]
-        if row.get("discounts"):  # catalog discount ids separated by ';', held forever
-            customer["discounts"] = [d.strip() for d in row["discounts"].split(";") if d]
-        if row.get("cycle") or row.get("anchor"):
-            customer["cycle"] = {"interval": row.get("cycle") or "monthly",
-                                 "anchor": row.get("anchor") or CALENDAR}
+        customer = _customer(customer_id, row)
         if customer_id in customers and customers[customer_id] != customer:
             problems.append(Problem(where(i), f"customer {customer_id!r} has other zone, "
                                     "currency, jurisdiction or cycle than on an earlier row"))
@@ -248,12 +254,7 @@ def _read(path: Path) -> tuple[dict, list[Problem]]:
             if isinstance(sub, dict):
                 sub["_where"] = f"subscriptions[{i}]"
         return raw, []
-    if suffix == ".parquet":
-        frame = pl.read_parquet(path).with_columns(pl.all().cast(pl.String))
-        first = 1
-    else:
-        frame = pl.read_csv(path, infer_schema=False)  # drops a UTF-8 byte order mark
-        first = 2
+    frame, first = _table(path)
     unknown = [c for c in frame.columns if c not in _CSV_COLUMNS]
     missing = [c for c in ("subscriber_id", "plan_id") if c not in frame.columns]
     if unknown or missing:
@@ -265,6 +266,81 @@ def _read(path: Path) -> tuple[dict, list[Problem]]:
 def load_accounts(path: str | Path, catalog: Catalog) -> Accounts:
     """Read and validate accounts against the catalog's plans and currencies."""
     path = Path(path)
+    return _plain_holdings(path, catalog) or _row_by_row(path, catalog)
+
+
+def _table(path: Path) -> tuple[pl.DataFrame, int]:
+    """A CSV or Parquet accounts table as text columns, and the file line of its row 0."""
+    if path.suffix.lower() == ".parquet":
+        return pl.read_parquet(path).with_columns(pl.all().cast(pl.String)), 1
+    return pl.read_csv(path, infer_schema=False), 2  # drops a UTF-8 byte order mark
+
+
+_PLAIN = ("subscriber_id", "plan_id", "customer_id", "timezone", "currency",
+          "tax_jurisdiction", "discounts", "cycle", "anchor")
+_CUSTOMER = ("timezone", "currency", "tax_jurisdiction", "discounts", "cycle", "anchor")
+
+
+def _plain_holdings(path: Path, catalog: Catalog) -> Accounts | None:
+    """The accounts of a table of plain holdings (one open-ended plan per subscriber: no
+    start, end, trial or change), checked column by column and each distinct description
+    of a customer validated once: hundreds of thousands of rows in seconds. None when
+    the table is not such a table or anything in it is wrong: :func:`_row_by_row` then
+    reads it and names every problem."""
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        return None
+    try:
+        frame, _ = _table(path)
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    frame = frame.with_columns(  # as _from_table cleans each value
+        pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c).str.strip_chars())
+        for c in frame.columns)
+    used = [c for c in frame.columns if frame[c].null_count() < len(frame)]
+    if not len(frame) or set(used) - set(_PLAIN) or set(_PLAIN[:2]) - set(used):
+        return None
+    rows = frame.select(
+        "subscriber_id", "plan_id",
+        pl.coalesce(*[c for c in ("customer_id", "subscriber_id") if c in frame.columns])
+        .alias("customer_id"),
+        *[pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c)
+          for c in _CUSTOMER])
+    plans = {p.id: p for p in catalog.model.plans}
+    if (rows["subscriber_id"].null_count() or rows["plan_id"].null_count()
+            or not rows["subscriber_id"].is_unique().all()
+            or not rows["plan_id"].is_in(list(plans)).all()):
+        return None
+    agree = rows.group_by("customer_id").agg(pl.col(c).n_unique() for c in _CUSTOMER)
+    if len(agree) and agree.select(pl.max_horizontal(_CUSTOMER).max()).item() > 1:
+        return None  # one customer's rows disagree
+    # each distinct description of a customer validated once, then copied per customer
+    # (the customers are frozen; a restart replaces a customer's cycle, never edits it)
+    try:
+        described = {key: Customer.model_validate(_customer("-", dict(zip(_CUSTOMER, key,
+                                                                         strict=True))))
+                     for key in rows.select(_CUSTOMER).unique().iter_rows()}
+    except ValidationError:
+        return None
+    if any(d.id not in catalog.model.discounts for c in described.values()
+           for d in c.discounts):
+        return None
+    bills_in = rows.select("currency", "plan_id").drop_nulls().unique()
+    if any(catalog.plan_currency(plans[plan]) != code for code, plan in bills_in.iter_rows()):
+        return None
+    customers = {
+        cid: described[tuple(key)].model_copy(update={"id": cid})
+        for cid, *key in rows.unique("customer_id", keep="first", maintain_order=True)
+        .select("customer_id", *_CUSTOMER).iter_rows()}
+    subscriptions = rows.select(
+        "subscriber_id", "customer_id", "plan_id",
+        *[pl.lit(None, SUBSCRIPTION_SCHEMA[c]).alias(c) for c in (
+            "start", "end", "trial_end", "change")]).cast(SUBSCRIPTION_SCHEMA)
+    return Accounts(subscriptions=subscriptions, customers=customers,
+                    digest=hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+
+
+def _row_by_row(path: Path, catalog: Catalog) -> Accounts:
+    """Accounts read a row at a time through the models, every problem collected."""
     try:
         raw, problems = _read(path)
     except (OSError, pl.exceptions.PolarsError, yaml.YAMLError) as exc:
