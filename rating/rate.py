@@ -93,7 +93,8 @@ def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.nda
     # Two passes: the number of spans of each event, then the spans written in place.
     counts, _, _ = split_spans(False, empty, *args, *([empty] * 6))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if n else empty
-    out = [np.empty(int(counts.sum()), np.int64) for _ in range(6)]
+    # row, entry, binding and slot in 32 bits, increments and units in 64
+    out = [np.empty(int(counts.sum()), t) for t in (np.int32,) * 4 + (np.int64,) * 2]
     _, status, first = split_spans(True, starts, *args, *out)
     return Spans(*out, status, first)
 
@@ -130,19 +131,20 @@ def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of, ha
     n = len(rate_of)
     slot = compiled.slot
     rate, unit = slot["rate"][o_slot], slot["unit"][o_slot]
-    inc = slot["increment"][o_slot]
     # A part whose exact cost would leave 64-bit integers makes its event unrated
     # (`overflow`) instead of stopping the batch.
     too_big = o_billed > (INT64_MAX // 4) // np.maximum(rate, 1)
     overflow = np.zeros(n, dtype=bool)
-    overflow[row[too_big]] = True
-    o_billed = np.where(too_big, 0, o_billed)
-    o_count = np.where(too_big, 0, o_count)
+    if too_big.any():
+        overflow[row[too_big]] = True
+        o_billed = np.where(too_big, 0, o_billed)
+        o_count = np.where(too_big, 0, o_count)
     g = compiled.cgrates_decimals
     if g is None:  # native: multiply exactly, reach 9 places once per span
         cost = round_nanos(rate * o_billed, unit)
     else:  # cgrates: each increment's cost rounded half-up to G places, times increments
         step = 10 ** (9 - g)
+        inc = slot["increment"][o_slot]
         cost = o_count * (round_nanos(rate * inc, unit * step) * step)
     total = np.zeros(n, dtype=np.int64)
     np.add.at(total, row, cost)
