@@ -31,6 +31,7 @@ from .sources import read_asterisk, read_freeswitch, read_mapped_csv, read_text_
 Format = Literal["parquet", "asterisk-csv", "freeswitch-csv", "csv", "usage-csv"]
 FORMATS: tuple[str, ...] = ("parquet", "asterisk-csv", "freeswitch-csv", "csv", "usage-csv")
 SWITCH_TIME = "%Y-%m-%d %H:%M:%S"
+MISSING = "no such file; check the path (a shell pattern that matched nothing stays as typed)"
 DEFAULT_SUBSCRIBER_COLUMN = {"asterisk-csv": "accountcode", "freeswitch-csv": "accountcode"}
 
 
@@ -433,7 +434,7 @@ def _read_file(path: Path, opts: IngestOptions, ingested_at: datetime,
                progress=None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One input file read and normalised: (usage rows, quarantine rows)."""
     if not path.is_file():
-        raise SourceFileError(str(path), "no such file")
+        raise SourceFileError(str(path), MISSING)
     if opts.format in ("parquet", "usage-csv"):
         rows, bad = _read_usage_file(path, opts)
     else:

@@ -22,8 +22,8 @@ from pathlib import Path
 import polars as pl
 
 from bills import RunRecord, build_bills
-from ingest import IngestOptions, ingest_to
-from ingest.pipeline import replace_path
+from ingest import IngestOptions, SourceFileError, ingest_to
+from ingest.pipeline import MISSING, replace_path
 from rating import RATED, compile_catalog, rate_batch, threads_safe
 from rules import load_accounts, load_catalog
 
@@ -314,6 +314,9 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     ``runs/<batch>`` only when it is complete."""
     progress = progress or Progress(quiet=True)
     out_dir = Path(out_dir)
+    for path in map(Path, files):  # before the catalog's seconds of loading, as ingest says
+        if not path.is_file():
+            raise SourceFileError(str(path), MISSING)
     catalog_path = Path(catalog_path).resolve()
     accounts_path = Path(accounts_path).resolve() if accounts_path else None
     catalog, _, accounts = _prepared(catalog_path, accounts_path)

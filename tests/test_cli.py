@@ -64,6 +64,16 @@ def test_ingest_of_a_missing_file_names_it_without_a_traceback(tmp_path, capsys)
     assert "Traceback" not in err
 
 
+def test_run_of_a_missing_file_names_it_as_ingest_does(tmp_path, capsys):
+    missing = tmp_path / "usage.parquet"
+    (tmp_path / "catalog.yaml").write_text("catalog: 1\ncurrency: EUR\nplans: []\n")
+    assert main(["run", "--format", "parquet", str(missing), "--catalog",
+                 str(tmp_path / "catalog.yaml"), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"{missing}: no such file; check the path" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
 def test_ingest_with_an_unknown_zone_is_refused(tmp_path, capsys):
     cdr = tmp_path / "Master.csv"
     cdr.write_text("")
