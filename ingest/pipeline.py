@@ -375,7 +375,9 @@ def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
     bad, failed = [], pl.lit(False)
     for condition, detail in checks:
         bad.append(frame.filter(~failed & condition.fill_null(True))
-                   .select("source_row", record, detail.alias("detail")))
+                   .select("source_row", record, detail.alias("detail"),
+                           event_id=pl.when(pl.col("event_id") != "")  # kept when readable
+                           .then(pl.col("event_id").cast(pl.String))))
         failed = failed | condition
     rows = frame.filter(~failed.fill_null(True)).drop("started_at", "quantity").rename(
         {"_started": "started_at", "_quantity": "quantity"})
@@ -386,9 +388,7 @@ def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
             reason.cast(pl.String), pl.when(subscriber_missing).then(pl.lit(s.NO_SUBSCRIBER))
         )
     )
-    bad_rows = pl.concat(bad).with_columns(
-        reason=pl.lit(s.BAD_FIELD), event_id=pl.lit(None, pl.String)
-    )
+    bad_rows = pl.concat(bad).with_columns(reason=pl.lit(s.BAD_FIELD))
     return rows, bad_rows
 
 

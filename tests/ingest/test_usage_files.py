@@ -48,6 +48,7 @@ def test_bad_fields_are_quarantined_with_a_detail_naming_the_field(tmp_path, lin
     (bad,) = result.quarantine.iter_rows(named=True)
     assert (bad["reason"], bad["source_row"], bad["source_file"]) == ("bad_field", 3, "usage.csv")
     assert bad["detail"] is not None and words in bad["detail"]
+    assert bad["event_id"] == (None if words == "event_id is empty" else "b")  # when readable
     assert result.usage["event_id"].to_list() == ["a"]
 
 
