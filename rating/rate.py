@@ -202,9 +202,13 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     own_start = periods["usage_period_start"]
     band_at_start = pl.Series(compiled.binding_band, dtype=pl.String)[
         np.maximum(first_bind, 0)] if len(compiled.binding_band) else pl.Series([None] * n)
-    explained = compiled.entries[np.maximum(entry, 0)] if n else compiled.entries.clear()
-    draws = cycle.draw(usage, plan, own_start, band_at_start, explained["destination_name"],
-                       billed, (entry >= 0) & ~no_band, catalog, earlier)
+    # the destination names only where a bundle is limited to some
+    by_name = any(b.destinations for p in catalog.model.plans for b in p.bundles)
+    destination = (compiled.entries["destination_name"].gather(
+        pl.Series(entry, dtype=pl.Int64).set(pl.Series(entry < 0), None))
+        if by_name else pl.repeat(None, n, dtype=pl.String, eager=True))
+    draws = cycle.draw(usage, plan, own_start, band_at_start, destination, billed,
+                       (entry >= 0) & ~no_band, catalog, earlier)
     u_billed, u_count = (uncovered_spans(row, o_billed, o_count,
                                          compiled.slot["increment"][o_slot], draws.covered)
                          if draws.covered.any() else (o_billed, o_count))
@@ -225,9 +229,12 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
         dtype=pl.String).gather(why))
 
     first_slot = compiled.rate["slot_lo"][rate_of]
-    rate_name = compiled.rate_text["rate_id"][rate_of]
-    increments = compiled.rate_text["increments"][rate_of]
-    per = compiled.rate_text["rate_unit"][rate_of]
+    # explanation columns gathered for rated events only (a null index gives null)
+    shown = pl.Series(entry, dtype=pl.Int64).set(pl.Series(~rated), None)
+    explained = compiled.entries.drop("effective_from").select(pl.all().gather(shown))
+    shown_rate = pl.Series(rate_of, dtype=pl.Int64).set(pl.Series(~rated), None)
+    rate_name, increments, per = (compiled.rate_text[c].gather(shown_rate)
+                                  for c in ("rate_id", "increments", "rate_unit"))
 
     def money(values: np.ndarray, valid=rated) -> pl.Series:
         return pl.from_arrow(nanos_to_arrow(values, valid))
@@ -251,12 +258,9 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
         flags=pl.when(pl.Series(flagged & rated)).then(pl.lit("max_cost")),
         spans=spans,
         _rated=pl.Series(rated),
-    ).with_columns(*explained.drop("effective_from").get_columns(),
-                   *periods.get_columns())
-    hide = ["plan_id", "tariff", "deck", "matched_prefix", "destination_name", "rate_id",
-            "rate_unit", "increments"]
+    ).with_columns(*explained.get_columns(), *periods.get_columns())
     out = out.with_columns(
-        [pl.when(pl.col("_rated")).then(pl.col(c)).alias(c) for c in hide],
+        plan_id=pl.when(pl.col("_rated")).then(pl.col("plan_id")),
         currency=(pl.lit(catalog.currency) if set(currency_of.values()) <= {catalog.currency}
                   else plan.replace_strict(currency_of, default=catalog.currency,
                                            return_dtype=pl.String)),
