@@ -142,7 +142,9 @@ def _worker_init() -> None:
 
 
 def run_tasks(tasks: list[RateTask], workers: int, progress: Progress) -> list[dict]:
-    """Run tasks in process (workers=1) or in a spawn pool; progress per finished task."""
+    """Run tasks in process (workers=1: two at a time on threads where the kernels allow
+    it, else one rated while the one before is written) or in a spawn pool; progress per
+    finished task."""
     results = []
     done_rows = 0
 
@@ -153,7 +155,7 @@ def run_tasks(tasks: list[RateTask], workers: int, progress: Progress) -> list[d
         progress(f"rated bucket {result['bucket']:03d} ({len(results)}/{len(tasks)} tasks, "
                  f"{done_rows:,} events)")
 
-    if (workers <= 1 or len(tasks) <= 1) and len(tasks) > 1 and threads_safe():
+    if workers <= 1 and len(tasks) > 1 and threads_safe():
         # Two tasks at a time on threads, each rated and written whole: the kernels, Polars
         # and Parquet writing leave the GIL (10M-event bench month: 15 s against 17 s for
         # one thread rating while another writes); two tasks' frames in memory at most.
