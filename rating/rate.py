@@ -242,9 +242,11 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     spans = _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, n, rated)
     currency_of = {p.id: catalog.plan_currency(p) for p in catalog.model.plans}
     out = usage.with_columns(
+        *explained.get_columns(),
+        *periods.get_columns(),
         status=pl.when(pl.Series(rated)).then(pl.lit(s.RATED)).otherwise(pl.lit(s.UNRATED)),
         reason=reason,
-        plan_id=plan,
+        plan_id=pl.when(pl.Series(rated)).then(plan),
         rate_id=rate_name,
         rate=money(compiled.slot["rate"][first_slot]),
         rate_unit=per,
@@ -257,10 +259,6 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
         amount=money(amount),
         flags=pl.when(pl.Series(flagged & rated)).then(pl.lit("max_cost")),
         spans=spans,
-        _rated=pl.Series(rated),
-    ).with_columns(*explained.get_columns(), *periods.get_columns())
-    out = out.with_columns(
-        plan_id=pl.when(pl.col("_rated")).then(pl.col("plan_id")),
         currency=(pl.lit(catalog.currency) if set(currency_of.values()) <= {catalog.currency}
                   else plan.replace_strict(currency_of, default=catalog.currency,
                                            return_dtype=pl.String)),
