@@ -200,13 +200,15 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     no_band = status == NO_BAND
     periods = billing_periods(usage, plan, catalog, accounts, held)
     own_start = periods["usage_period_start"]
-    band_at_start = pl.Series(compiled.binding_band, dtype=pl.String)[
-        np.maximum(first_bind, 0)] if len(compiled.binding_band) else pl.Series([None] * n)
-    # the destination names only where a bundle is limited to some
-    by_name = any(b.destinations for p in catalog.model.plans for b in p.bundles)
-    destination = (compiled.entries["destination_name"].gather(
-        pl.Series(entry, dtype=pl.Int64).set(pl.Series(entry < 0), None))
-        if by_name else pl.repeat(None, n, dtype=pl.String, eager=True))
+    # bands and destination names only where a bundle is limited to some
+    bundles = [b for p in catalog.model.plans for b in p.bundles]
+    nothing = pl.repeat(None, n, dtype=pl.String, eager=True)
+    band_at_start = pl.Series(compiled.binding_band, dtype=pl.String).gather(
+        pl.Series(first_bind, dtype=pl.Int64).set(pl.Series(first_bind < 0), None)) \
+        if any(b.bands for b in bundles) else nothing
+    destination = compiled.entries["destination_name"].gather(
+        pl.Series(entry, dtype=pl.Int64).set(pl.Series(entry < 0), None)) \
+        if any(b.destinations for b in bundles) else nothing
     draws = cycle.draw(usage, plan, own_start, band_at_start, destination, billed,
                        (entry >= 0) & ~no_band, catalog, earlier)
     u_billed, u_count = (uncovered_spans(row, o_billed, o_count,
