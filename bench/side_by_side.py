@@ -192,10 +192,9 @@ def _child(kind: str, data: Path, work: Path) -> dict:
     elif kind == "ratecycle_deck_mem":
         import polars as pl
 
-        from bench.simple_deck import voice_calls
+        from bench.simple_deck import compared, voice_calls
         from rating import compile_catalog, rate_batch
         from rules import load_catalog
-        from rules.money import arrow_to_nanos
 
         cat = load_catalog(data / "simple" / "catalog.yaml")
         compiled = compile_catalog(cat)
@@ -208,10 +207,7 @@ def _child(kind: str, data: Path, work: Path) -> dict:
                 "event_id", "matched_prefix", "amount"), frames))
         wall = time.perf_counter() - t
         extra["events"] = sum(len(r) for r in rated)
-        pl.concat([r.select("event_id", "matched_prefix").with_columns(
-            amount_n=pl.Series(arrow_to_nanos(r["amount"].to_arrow()))
-            .set(r["amount"].is_null(), None)) for r in rated])\
-            .write_parquet(work / DECK_OUTPUTS[kind])
+        pl.concat([compared(r) for r in rated]).write_parquet(work / DECK_OUTPUTS[kind])
     elif kind == "duckdb_deck_mem":
         import duckdb
 
@@ -279,10 +275,12 @@ def compare_deck(work: Path) -> dict:
     """Every call of the simple deck runs: matched prefix and amount (nanos) equal."""
     import polars as pl
 
+    from bench.simple_deck import COLUMNS
+
     ours, theirs = (pl.read_parquet(work / DECK_OUTPUTS[k]) for k in DECK_OUTPUTS)
     joined = ours.join(theirs, on="event_id", how="full", suffix="_sql", coalesce=True)
     bad = joined.filter(pl.any_horizontal(~pl.col(c).eq_missing(pl.col(f"{c}_sql"))
-                                          for c in ("matched_prefix", "amount_n")))
+                                          for c in COLUMNS[1:]))
     return {"events": len(ours), "sql_events": len(theirs), "mismatches": len(bad),
             "unmatched": int(ours["matched_prefix"].null_count()),
             "examples": [{k: str(v) for k, v in r.items()} for r in bad.head(3).to_dicts()],

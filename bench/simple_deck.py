@@ -32,7 +32,7 @@ decks:
   intl: {file: deck.csv}
 """
 BLOCK = 60  # seconds of the first increment
-COLUMNS = ["event_id", "matched_prefix", "amount"]  # what the two versions are compared on
+COLUMNS = ["event_id", "matched_prefix", "amount_n"]  # what the two versions are compared on
 
 
 def write_tariff(month: Path) -> Path:
@@ -44,6 +44,16 @@ def write_tariff(month: Path) -> Path:
         .write_csv(folder / "deck.csv")
     (folder / "catalog.yaml").write_text(CATALOG)
     return folder / "catalog.yaml"
+
+
+def compared(rated: pl.DataFrame) -> pl.DataFrame:
+    """ratecycle's rated calls as the two versions are compared: :data:`COLUMNS`, the
+    amount in exact nanos (null where unrated)."""
+    from rules.money import arrow_to_nanos
+
+    amount = rated["amount"]
+    return rated.select("event_id", "matched_prefix").with_columns(
+        amount_n=pl.Series(arrow_to_nanos(amount.to_arrow())).set(amount.is_null(), None))
 
 
 def voice_calls(files: list[Path]) -> list[pl.DataFrame]:

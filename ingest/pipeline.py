@@ -630,8 +630,9 @@ def ingest_to(paths: list[str | Path], opts: IngestOptions, out_dir: str | Path,
             shutil.rmtree(folder)
             if progress:
                 progress(f"wrote bucket {folder.name}")
+        recorded = pl.concat(records) if records else None
         duplicates = [
-            _as_duplicates(found.join(pl.concat(records), on=["_file", "_row"], how="left",
+            _as_duplicates(found.join(recorded, on=["_file", "_row"], how="left",
                                       maintain_order="left"), detail)
             for found, detail in ((repeated, EARLIER_ROW), (billed, BILLED_IN))
             if found is not None]

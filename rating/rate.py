@@ -123,6 +123,11 @@ def _match(usage, compiled, candidates, calendars, at, offsets, data):
     return plan.alias("plan_id"), tariff, entry, any_tariff
 
 
+def _index(values: np.ndarray, hidden: np.ndarray) -> pl.Series:
+    """``values`` as gather indices, null where ``hidden``: a gather gives null there."""
+    return pl.Series(values, dtype=pl.Int64).set(pl.Series(hidden), None)
+
+
 def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of, has):
     """Cost of each span and amount of each row, exactly, with the catalog's rounding.
     ``rate_of``: the rate in force at each row's start, whose connect fee, cap and total
@@ -204,11 +209,9 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     bundles = [b for p in catalog.model.plans for b in p.bundles]
     nothing = pl.repeat(None, n, dtype=pl.String, eager=True)
     band_at_start = pl.Series(compiled.binding_band, dtype=pl.String).gather(
-        pl.Series(first_bind, dtype=pl.Int64).set(pl.Series(first_bind < 0), None)) \
-        if any(b.bands for b in bundles) else nothing
+        _index(first_bind, first_bind < 0)) if any(b.bands for b in bundles) else nothing
     destination = compiled.entries["destination_name"].gather(
-        pl.Series(entry, dtype=pl.Int64).set(pl.Series(entry < 0), None)) \
-        if any(b.destinations for b in bundles) else nothing
+        _index(entry, entry < 0)) if any(b.destinations for b in bundles) else nothing
     draws = cycle.draw(usage, plan, own_start, band_at_start, destination, billed,
                        (entry >= 0) & ~no_band, catalog, earlier)
     u_billed, u_count = (uncovered_spans(row, o_billed, o_count,
@@ -232,10 +235,9 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
 
     first_slot = compiled.rate["slot_lo"][rate_of]
     # explanation columns gathered for rated events only (a null index gives null)
-    shown = pl.Series(entry, dtype=pl.Int64).set(pl.Series(~rated), None)
-    explained = compiled.entries.drop("effective_from").select(pl.all().gather(shown))
-    shown_rate = pl.Series(rate_of, dtype=pl.Int64).set(pl.Series(~rated), None)
-    rate_name, increments, per = (compiled.rate_text[c].gather(shown_rate)
+    explained = compiled.entries.drop("effective_from").select(
+        pl.all().gather(_index(entry, ~rated)))
+    rate_name, increments, per = (compiled.rate_text[c].gather(_index(rate_of, ~rated))
                                   for c in ("rate_id", "increments", "rate_unit"))
 
     def money(values: np.ndarray, valid=rated) -> pl.Series:

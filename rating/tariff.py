@@ -156,14 +156,18 @@ class CompiledTariff:
             getattr(c, "tiers", None) is not None and c.tiers.model == "graduated"
             for c in self.tariff_charge)
 
-    def tariff_index(self, plan: pl.Series, service: pl.Series) -> np.ndarray:
-        keys = pl.DataFrame([(p, s, t) for (p, s), t in self.tariff_keys.items()],
+    @cached_property
+    def _tariff_table(self) -> pl.DataFrame:
+        return pl.DataFrame([(p, s, t) for (p, s), t in self.tariff_keys.items()],
                             schema={"plan": pl.String, "service": pl.String, "t": pl.Int32},
                             orient="row")
+
+    def tariff_index(self, plan: pl.Series, service: pl.Series) -> np.ndarray:
+        """The tariff of each (plan, service), -1 where none prices it."""
         rows = pl.DataFrame({"plan": plan, "service": service},
                             schema={"plan": pl.String, "service": pl.String})
-        return rows.join(keys, on=["plan", "service"], how="left", maintain_order="left")\
-            ["t"].fill_null(-1).to_numpy()
+        return rows.join(self._tariff_table, on=["plan", "service"], how="left",
+                         maintain_order="left")["t"].fill_null(-1).to_numpy()
 
 
 def _flat_table(charge, minor: int) -> pl.DataFrame:

@@ -269,6 +269,10 @@ def load_accounts(path: str | Path, catalog: Catalog) -> Accounts:
     return _plain_holdings(path, catalog) or _row_by_row(path, catalog)
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def _table(path: Path) -> tuple[pl.DataFrame, int]:
     """A CSV or Parquet accounts table as text columns, and the file line of its row 0."""
     if path.suffix.lower() == ".parquet":
@@ -297,7 +301,7 @@ def _plain_holdings(path: Path, catalog: Catalog) -> Accounts | None:
         pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c).str.strip_chars())
         for c in frame.columns)
     used = [c for c in frame.columns if frame[c].null_count() < len(frame)]
-    if not len(frame) or set(used) - set(_PLAIN) or set(_PLAIN[:2]) - set(used):
+    if not len(frame) or set(used) - set(_PLAIN) or {"subscriber_id", "plan_id"} - set(used):
         return None
     rows = frame.select(
         "subscriber_id", "plan_id",
@@ -335,8 +339,7 @@ def _plain_holdings(path: Path, catalog: Catalog) -> Accounts | None:
         "subscriber_id", "customer_id", "plan_id",
         *[pl.lit(None, SUBSCRIPTION_SCHEMA[c]).alias(c) for c in (
             "start", "end", "trial_end", "change")]).cast(SUBSCRIPTION_SCHEMA)
-    return Accounts(subscriptions=subscriptions, customers=customers,
-                    digest=hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+    return Accounts(subscriptions=subscriptions, customers=customers, digest=_digest(path))
 
 
 def _row_by_row(path: Path, catalog: Catalog) -> Accounts:
@@ -382,8 +385,7 @@ def _row_by_row(path: Path, catalog: Catalog) -> Accounts:
         cycle._restarts = tuple(sorted(instants))
         customers[customer_id] = customer.model_copy(update={"cycle": cycle})
     subscriptions = pl.DataFrame(rows, schema=SUBSCRIPTION_SCHEMA)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return Accounts(subscriptions=subscriptions, customers=customers, digest=digest)
+    return Accounts(subscriptions=subscriptions, customers=customers, digest=_digest(path))
 
 
 def _change_policy(sub: Subscription, ends: set[tuple]) -> str | None:

@@ -197,23 +197,20 @@ def test_bill_totals_agree_to_the_cent(bills, oracle):
 
 def test_simple_deck_sql_agrees_with_ratecycle(month):
     """The simple deck benchmark's two versions price every call alike (prefix, amount)."""
-    from bench.simple_deck import rate_duckdb, voice_calls, write_tariff
-    from rules.money import arrow_to_nanos
+    from bench.simple_deck import COLUMNS, compared, rate_duckdb, voice_calls, write_tariff
 
     catalog = load_catalog(write_tariff(month))
     compiled = compile_catalog(catalog)
     calls = pl.concat([*voice_calls(usage_files(month)),
                        _edge_cases().filter(pl.col("service") == "voice")])
-    ours = rate_batch(calls, catalog, compiled, None, "test")
-    ours = ours.select("event_id", "matched_prefix", amount_n=pl.Series(
-        arrow_to_nanos(ours["amount"].to_arrow())).set(ours["amount"].is_null(), None))
+    ours = compared(rate_batch(calls, catalog, compiled, None, "test"))
     con = duckdb.connect()
     con.register("calls", calls.to_arrow())
     rate_duckdb(con, "calls", month / "simple" / "deck.csv", "rated")
     theirs = con.sql("SELECT * FROM rated").pl()
     joined = ours.join(theirs, on="event_id", how="full", suffix="_sql", coalesce=True)
     assert len(joined) == len(ours) == len(theirs) > 5_000
-    for column in ("matched_prefix", "amount_n"):
+    for column in COLUMNS[1:]:
         bad = joined.filter(~pl.col(column).eq_missing(pl.col(f"{column}_sql")))
         assert bad.is_empty(), bad
     assert ours["amount_n"].null_count() >= 2  # no rate, an internal call
