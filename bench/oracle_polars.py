@@ -281,7 +281,8 @@ def rate(usage: pl.DataFrame, catalog: str | Path, keep_usage: bool = False,
             .cast(pl.Decimal(38, 0)) * NANO),
         usage_period_start=pl.col("period"),
     )
-    rated_cols = [pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items()]
+    # (not yet every rated column: those it computes, in OUTPUT_SCHEMA's order)
+    rated_cols = [pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items() if c in out.columns]
     if keep_usage:
         usage_cols = [c for c in usage.columns if c not in ("unrated_reason", "event_id")]
         return usage.select(pl.col("event_id"), *usage_cols).hstack(

@@ -24,6 +24,9 @@ What the oracles implement (the shape ``bench/generate.py`` writes):
   charge in the billing period, G the exact tiered price rounded half up once to 9 places;
 - billing periods: calendar months in the catalog's zone (no customer zone, cycle or
   anchor in the accounts, no collection window, so no late usage);
+- the explanation columns of rated usage: no named rates (``rate_id`` null), no maximum
+  cost (``flags`` null), one currency, deck rows without versions (a span's ``version``
+  null); a flat charge is priced in one span of the band ``all``;
 - bills (``oracle_bills``): a line per subscriber, plan, service and destination name,
   its sum rounded half up to cents; percentage discounts held in the accounts, each line
   rounded; exclusive plan taxes rounded once per bill.
@@ -31,6 +34,7 @@ What the oracles implement (the shape ``bench/generate.py`` writes):
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -43,20 +47,46 @@ UNITS = {"second": 1, "minute": 60, "hour": 3600, "message": 1, "byte": 1, "unit
 MINOR_UNITS = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "JPY": 0, "BHD": 3}
 WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 
-# The rated columns the oracles write, named and typed as in ratecycle's rated usage.
+MONEY = pl.Decimal(38, 9)
+SPAN = pl.Struct({"band": pl.String, "slot": pl.Int32, "version": pl.Datetime("us", "UTC"),
+                  "billed_quantity": pl.Int64, "cost": MONEY})
+BUNDLE_DRAW = pl.Struct({"bundle": pl.String, "quantity": pl.Int64})
+
+# The rated columns the oracles write after event_id (and after the usage columns with
+# ``keep_usage``), named, typed and ordered as in ratecycle's rated usage (DESIGN.md,
+# "Rated usage"); written down here, not imported, so a change there is a mismatch here.
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.String(),
     "status": pl.String(),
     "reason": pl.String(),
-    "matched_prefix": pl.String(),
     "plan_id": pl.String(),
+    "tariff": pl.String(),
+    "deck": pl.String(),
+    "matched_prefix": pl.String(),
     "destination_name": pl.String(),
+    "rate_id": pl.String(),
+    "rate": MONEY,
+    "rate_unit": pl.String(),
+    "connect_fee": MONEY,
+    "increments": pl.String(),
     "billed_quantity": pl.Int64(),
     "bundle_quantity": pl.Int64(),
+    "bundles": pl.List(BUNDLE_DRAW),
     "tier": pl.Int32(),
-    "amount": pl.Decimal(38, 9),
+    "amount": MONEY,
+    "flags": pl.String(),
+    "currency": pl.String(),
+    "customer_id": pl.String(),
+    "period_start": pl.Datetime("us", "UTC"),
+    "period_end": pl.Datetime("us", "UTC"),
+    "cycle_start": pl.Date(),
+    "cycle_end": pl.Date(),
+    "late": pl.Boolean(),
     "usage_period_start": pl.Datetime("us", "UTC"),
+    "spans": pl.List(SPAN),
+    "run_id": pl.String(),
 }
+FLAT_BAND = "all"  # the band a span of an unbanded (flat) charge names
 RATED, UNRATED = "rated", "unrated"
 NO_RATE, NO_TARIFF, NO_SUBSCRIPTION = "no_rate", "no_tariff", "no_subscription"
 
@@ -96,6 +126,7 @@ class Flat:
     service: str
     rate: int  # nanos per unit (0 with tiers)
     unit: int  # quantity units per rate unit
+    per: str  # the rate unit's name (``per`` in the catalog)
     increment: int
     connect: int
     destination: str
@@ -122,9 +153,12 @@ class Billing:
 @dataclass(frozen=True)
 class Spec:
     zone: str
+    currency: str
     bands: tuple[Band, ...]  # in order of preference: weight, then later start, then name
+    deck_name: str  # the catalog's name of the voice deck
     deck: Path
     voice_unit: int
+    voice_per: str  # the voice rate unit's name
     first_block: int  # F of the voice increments F/1
     flats: dict[str, Flat]
     default_plan: str | None
@@ -132,10 +166,17 @@ class Spec:
     billing: Billing
 
     @property
+    def voice_increments(self) -> str:
+        return f"{self.first_block}/1"
+
+    @property
     def band_edges(self) -> list[int]:
         """Seconds of the local day where some band starts or ends."""
         return sorted({0} | {b.start_s for b in self.bands} | {b.end_s for b in self.bands
                                                                 if b.end_s < 86400})
+
+
+DECK_COLUMNS = {"prefix", "destination", "rate", "band", "connect_fee", "increments"}
 
 
 def fraction(text) -> tuple[int, int]:
@@ -216,12 +257,15 @@ def read_spec(catalog_path: str | Path) -> Spec:
         if "deck" in c:
             if c["service"] != "voice":
                 raise UnsupportedTariff("only voice is priced by a deck")
+            if "connect_fee" in c:
+                raise UnsupportedTariff("voice: connect fees come from the deck's rows")
             voice = c
             continue
         first, nxt = _increments(c.get("increments", "1/1"))
         if first != nxt:
             raise UnsupportedTariff(f"{c['service']}: increments {first}/{nxt}")
-        unit = UNITS[c.get("per", "unit")]
+        per = c.get("per", "unit")
+        unit = UNITS[per]
         tiers = ()
         if "tiers" in c:
             if c["tiers"].get("model") != "graduated" or "rate" in c or any(
@@ -229,12 +273,16 @@ def read_spec(catalog_path: str | Path) -> Spec:
                 raise UnsupportedTariff(f"{c['service']}: only graduated tiers, no flat fees")
             tiers = tuple((None if t.get("up_to") is None else int(t["up_to"]) * unit,
                            nanos(t["rate"])) for t in c["tiers"]["tiers"])
-        flats[c["service"]] = Flat(c["service"], 0 if tiers else nanos(c["rate"]), unit,
+        flats[c["service"]] = Flat(c["service"], 0 if tiers else nanos(c["rate"]), unit, per,
                                    first, nanos(c.get("connect_fee", "0")),
                                    c.get("destination") or c["service"], tiers)
     if voice is None:
         raise UnsupportedTariff("no voice deck charge")
     deck = path.parent / raw["decks"][voice["deck"]]["file"]
+    header = pl.read_csv(deck, n_rows=0, infer_schema=False).columns
+    if set(header) - DECK_COLUMNS:
+        raise UnsupportedTariff(f"deck columns {sorted(set(header) - DECK_COLUMNS)} "
+                                "(named rates, weights, versions, minimums) not implemented")
     rows = pl.read_csv(deck, columns=["prefix", "band", "increments"], infer_schema=False)
     parsed = {_increments(text) for text in rows["increments"].unique().to_list()}
     per_prefix = rows.group_by("prefix").agg(pl.col("band").n_unique())["band"]
@@ -242,11 +290,22 @@ def read_spec(catalog_path: str | Path) -> Spec:
         raise UnsupportedTariff("every deck prefix needs one row per band")
     if len(parsed) != 1 or next(iter(parsed))[1] != 1:
         raise UnsupportedTariff(f"deck increments {sorted(parsed)}: one F/1 is implemented")
-    return Spec(zone=raw.get("timezone", "UTC"), bands=tuple(bands), deck=deck,
-                voice_unit=UNITS[voice.get("per", "minute")],
+    return Spec(zone=raw.get("timezone", "UTC"), currency=raw["currency"],
+                bands=tuple(bands), deck_name=voice["deck"], deck=deck,
+                voice_unit=UNITS[voice.get("per", "unit")], voice_per=voice.get("per", "unit"),
                 first_block=next(iter(parsed))[0], flats=flats, default_plan=default,
                 bundles=bundles,
                 billing=Billing(MINOR_UNITS[raw["currency"]], discounts, taxes))
+
+
+def run_id(oracle: str, spec: Spec, catalog_path: str | Path,
+           accounts_path: str | Path | None) -> str:
+    """The oracle's own run id: its name and a digest of the catalog, deck and accounts it
+    read (stable across runs; not ratecycle's run id, and not compared with it)."""
+    digest = hashlib.sha256(oracle.encode())
+    for path in (catalog_path, spec.deck, accounts_path):
+        digest.update(b"\0" + (Path(path).read_bytes() if path is not None else b""))
+    return f"{oracle}-{digest.hexdigest()[:16]}"
 
 
 ACCOUNT_COLUMNS = {"subscriber_id", "plan_id", "customer_id", "discounts"}
