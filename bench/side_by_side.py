@@ -564,6 +564,10 @@ def main(argv: list[str] | None = None) -> int:
     data = args.data or ROOT / "out" / "bench" / str(args.events)
     work = args.work or ROOT / "out" / "bench" / f"{args.events}-work"
     if args.child:
+        if args.child.startswith("ratecycle"):  # as the `ratecycle` command runs
+            from ratecycle.allocators import keep_freed_memory
+
+            keep_freed_memory()
         print(json.dumps(_child(args.child, data, work)))
         return 0
 

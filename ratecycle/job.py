@@ -27,6 +27,8 @@ from ingest.pipeline import MISSING, replace_path
 from rating import RATED, compile_catalog, rate_batch, threads_safe
 from rules import load_accounts, load_catalog
 
+from .allocators import keep_freed_memory
+
 
 class Progress:
     """Progress lines on stderr with the elapsed time; silent when ``quiet``."""
@@ -139,6 +141,7 @@ def _worker_init() -> None:
     # Ctrl-C is the parent's to handle; workers stop when the pool is shut down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    keep_freed_memory()  # glibc's settings are per process; jemalloc's came with the env
 
 
 def run_tasks(tasks: list[RateTask], workers: int, progress: Progress) -> list[dict]:
