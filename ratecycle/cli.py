@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -258,6 +260,8 @@ def cmd_demo(args) -> int:
 
 def _sql_format(args) -> str:
     if args.output is None:
+        if args.format == "parquet":
+            raise CommandError("--format parquet writes a file; add --output FILE.parquet")
         return args.format or "table"
     if args.format == "table":
         raise CommandError("--format table prints to the terminal; use --format csv or "
@@ -274,8 +278,18 @@ def _sql_format(args) -> str:
 def cmd_sql(args) -> int:
     from bills import run_query
 
-    text = run_query(args.db, args.query, output=args.output, fmt=_sql_format(args),
-                     max_rows=args.max_rows)
+    fmt = _sql_format(args)
+    if fmt == "csv" and args.output is None:
+        # printed as --output would write it; a reader that stops early (`| head`) is fine
+        with tempfile.TemporaryDirectory(prefix="ratecycle-sql-") as scratch:
+            written = Path(scratch) / "result.csv"
+            run_query(args.db, args.query, output=written, fmt=fmt)
+            sys.stdout.flush()
+            with written.open("rb") as rows:
+                shutil.copyfileobj(rows, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        return 0
+    text = run_query(args.db, args.query, output=args.output, fmt=fmt, max_rows=args.max_rows)
     if text is not None:
         print(text)
     else:
@@ -398,7 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", required=True, type=Path, metavar="DIR/bills.duckdb")
     p.add_argument("query", metavar="SQL")
     p.add_argument("--format", choices=("table", "csv", "parquet"),
-                   help="table (default) prints; csv and parquet write --output")
+                   help="table (default) prints; csv prints, or writes --output; parquet "
+                        "writes --output")
     p.add_argument("--output", type=Path, metavar="FILE",
                    help="write the result here (format from a .csv or .parquet suffix)")
     p.add_argument("--max-rows", type=_at_least(1), default=100, metavar="N",

@@ -159,3 +159,19 @@ def test_a_wide_table_keeps_its_columns_readable(bills, monkeypatch, capsys):
     for column in ("event_id", "subscriber_id", "destination_name", "billed_quantity"):
         assert f" {column} " in header  # whole names, not squeezed to a few letters
     assert "columns" in out.splitlines()[-1]
+
+
+def test_csv_without_output_prints_what_output_would_write(bills, elsewhere, capsys):
+    query = "SELECT customer_id, total, period_start FROM bills ORDER BY 1"
+    assert main(["sql", "--db", str(bills), query, "--output", "bills.csv"]) == 0
+    capsys.readouterr()
+    assert main(["sql", "--db", str(bills), query, "--format", "csv"]) == 0
+    printed = capsys.readouterr()
+    assert printed.out == (elsewhere / "bills.csv").read_text()
+    assert printed.out.splitlines()[0] == "customer_id,total,period_start"
+    assert not list(elsewhere.glob("*.csv"))[1:]  # nothing written but the --output file
+
+
+def test_parquet_without_output_is_refused(bills, elsewhere, capsys):
+    assert main(["sql", "--db", str(bills), "SELECT 1", "--format", "parquet"]) == 1
+    assert "add --output FILE.parquet" in capsys.readouterr().err
