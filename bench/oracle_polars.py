@@ -11,6 +11,15 @@ call is covered from its start, and each part pays for its seconds past the cove
 Graduated tiers: the same running total of billed units gives each event's ``before``;
 its cost is G(before + q) - G(before), G summed tier by tier as whole units times the
 rate plus the remainder's exact cost, rounded half up once.
+
+Spans: a row per part (a call's first block, slot 0, in the band at its start; then one
+part per band segment its later seconds cross, slot 1; a flat event's one part in the
+band ``all``), gathered per event into a list of structs in offset order; a call's amount
+is its connect fee (unless waived) plus its parts. The other rated columns come from the
+catalog and the accounts (tariff ``plan/service``, deck, rate and connect fee at the
+start, rate unit, increments, currency, customer) and the billing period's bounds. It
+writes every rated column of ratecycle's rated usage (``oracle_spec.OUTPUT_SCHEMA``),
+with a run id of its own (a digest of the catalog, deck and accounts).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from .oracle_spec import (
+    FLAT_BAND,
     NO_RATE,
     NO_SUBSCRIPTION,
     NO_TARIFF,
@@ -32,6 +42,7 @@ from .oracle_spec import (
     Spec,
     read_accounts,
     read_spec,
+    run_id,
 )
 
 MICROS = 1_000_000
@@ -121,9 +132,11 @@ def _bundle_use(calls: pl.DataFrame, spec: Spec) -> pl.DataFrame:
 
 
 def rate_voice(voice: pl.DataFrame, spec: Spec, deck: pl.DataFrame,
-               segs: pl.DataFrame) -> pl.DataFrame:
-    """event_id, prefix, billed, covered, dest_name, amount_n of the voice calls with a
-    prefix (``voice``: event_id, q, t0, dest, subscriber_id, period, plan_id)."""
+               segs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The voice calls with a prefix (``voice``: event_id, q, t0, dest, subscriber_id,
+    period, plan_id): event_id, prefix, billed, covered, dest_name, r0 and c0 (rate and
+    connect fee at the start), amount_n; and their spans, a row per part: event_id,
+    offset_s, band, slot, billed, cost_n."""
     f, unit = spec.first_block, spec.voice_unit
     calls = voice.with_columns(prefix=longest_prefix(voice, deck)).filter(
         pl.col("prefix").is_not_null())
@@ -132,7 +145,7 @@ def rate_voice(voice: pl.DataFrame, spec: Spec, deck: pl.DataFrame,
                                        strategy="backward")
     calls = calls.join(deck, on=["prefix", "band"], how="left").select(
         "event_id", "prefix", "destination", "q", "t0", "subscriber_id", "period", "plan_id",
-        r0="rate_n", c0="connect_n",
+        "band", r0="rate_n", c0="connect_n",
         billed=pl.when(pl.col("q") > 0).then(pl.max_horizontal("q", pl.lit(f))).otherwise(0))
     calls = _bundle_use(calls, spec)
     # Seconds F..q-1: the segments holding the first and the last of them, then one part
@@ -153,17 +166,23 @@ def rate_voice(voice: pl.DataFrame, spec: Spec, deck: pl.DataFrame,
     # what the bundle leaves of a part: its seconds after the first `covered` of the call
     parts = parts.with_columns(uncovered=(pl.col("end") - pl.max_horizontal(
         "begin", "covered")).clip(lower_bound=0))
-    parts = parts.join(deck, on=["prefix", "band"], how="left").group_by("event_id").agg(
-        cost=_half_up(pl.col("rate_n") * pl.col("uncovered"), unit).sum())
-    calls = calls.join(parts, on="event_id", how="left")
-    first_left = (pl.lit(f) - pl.col("covered")).clip(lower_bound=0)
+    parts = parts.join(deck, on=["prefix", "band"], how="left").select(
+        "event_id", "band", offset_s="begin", slot=pl.lit(1), billed=pl.col("end")
+        - pl.col("begin"), cost_n=_half_up(pl.col("rate_n") * pl.col("uncovered"), unit))
+    # the first block: slot 0, F seconds in the band at the start, less what is covered
+    first = calls.filter(pl.col("q") > 0).select(
+        "event_id", "band", offset_s=pl.lit(0), slot=pl.lit(0), billed=pl.lit(f),
+        cost_n=_half_up(pl.col("r0") * (pl.lit(f) - pl.col("covered")).clip(lower_bound=0),
+                        unit))
+    spans = pl.concat([first, parts], how="vertical_relaxed")
+    calls = calls.join(spans.group_by("event_id").agg(cost=pl.col("cost_n").sum()),
+                       on="event_id", how="left")
     return calls.select(
-        "event_id", "prefix", "billed", "covered", dest_name="destination",
+        "event_id", "prefix", "billed", "covered", "r0", "c0", dest_name="destination",
         amount_n=pl.when(pl.col("q") > 0).then(
-            pl.when(pl.col("waive")).then(0).otherwise(pl.col("c0"))
-            + _half_up(pl.col("r0") * first_left, unit) + pl.col("cost").fill_null(0))
+            pl.when(pl.col("waive")).then(0).otherwise(pl.col("c0")) + pl.col("cost"))
         .otherwise(0),
-    )
+    ), spans
 
 
 def graduated_price(flat: Flat, x: pl.Expr) -> pl.Expr:
@@ -201,12 +220,32 @@ def _day_range(usage: pl.DataFrame) -> tuple[date, date]:
     return lo.date() - timedelta(days=2), hi.date() + timedelta(days=2)
 
 
-def _period(spec: Spec) -> pl.Expr:
-    """The start (UTC, µs) of the calendar month in the catalog's zone holding the start."""
+def _period_bounds(spec: Spec) -> dict[str, pl.Expr]:
+    """The calendar month in the catalog's zone holding the start: its bounds as UTC
+    instants (µs) and as local dates."""
     local = pl.col("started_at").dt.convert_time_zone(spec.zone).dt.replace_time_zone(None)
-    return (local.dt.truncate("1mo").dt.replace_time_zone(spec.zone, non_existent="raise",
-                                                           ambiguous="raise")
-            .dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC")))
+    month = local.dt.truncate("1mo")
+    following = month.dt.offset_by("1mo")
+
+    def instant(wall: pl.Expr) -> pl.Expr:
+        return (wall.dt.replace_time_zone(spec.zone, non_existent="raise", ambiguous="raise")
+                .dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC")))
+
+    return {"period": instant(month), "period_end": instant(following),
+            "cycle_start": month.dt.date(), "cycle_end": following.dt.date()}
+
+
+def _money(nanos: pl.Expr) -> pl.Expr:
+    """Integer nanos as Decimal(38, 9), exactly."""
+    return (nanos.cast(pl.Decimal(38, 0)) * NANO).cast(pl.Decimal(38, 9))
+
+
+def _per_service(values: dict[str, object], dtype: pl.DataType) -> pl.Expr:
+    """A value per service (null for a service not named)."""
+    expr = pl.lit(None, dtype)
+    for service, value in values.items():
+        expr = pl.when(pl.col("service") == service).then(pl.lit(value, dtype)).otherwise(expr)
+    return expr
 
 
 def rate(usage: pl.DataFrame, catalog: str | Path, keep_usage: bool = False,
@@ -217,19 +256,20 @@ def rate(usage: pl.DataFrame, catalog: str | Path, keep_usage: bool = False,
     spec = read_spec(catalog)
     deck = read_deck(spec)
     segs = segments(spec, *_day_range(usage))
-    held = read_accounts(accounts).select("subscriber_id", "plan_id")
+    held = read_accounts(accounts).select("subscriber_id", "plan_id", "customer_id")
     work = usage.select("event_id", "subscriber_id", "service", "started_at", "quantity",
                         "destination", "unrated_reason").join(
         held, on="subscriber_id", how="left", maintain_order="left").with_columns(
         plan_id=pl.col("plan_id").fill_null(pl.lit(spec.default_plan, pl.String)),
-        period=_period(spec))
+        customer_id=pl.col("customer_id").fill_null(pl.col("subscriber_id")),
+        **_period_bounds(spec))
     voice = work.filter((pl.col("service") == "voice") & pl.col("unrated_reason").is_null()
                         & pl.col("plan_id").is_not_null())
     voice = voice.select(
         "event_id", "subscriber_id", "period", "plan_id", q="quantity",
         t0=pl.col("started_at").dt.epoch("us"),
         dest=pl.col("destination").fill_null("").str.strip_prefix("+"))
-    voice_rated = rate_voice(voice, spec, deck, segs)
+    voice_rated, voice_spans = rate_voice(voice, spec, deck, segs)
 
     priced = ["voice", *spec.flats]
     is_voice = pl.col("service") == "voice"
@@ -245,8 +285,8 @@ def rate(usage: pl.DataFrame, catalog: str | Path, keep_usage: bool = False,
     # by the subscriber's billed units of the charge before it in the period.
     out = out.with_columns(flat_billed=pl.when(pl.col("quantity") > 0).then(
         pl.col("quantity")).otherwise(0))
-    flat_billed, flat_amount = pl.lit(None, pl.Int64), pl.lit(None, pl.Int64)
-    flat_tier, flat_name = pl.lit(None, pl.Int32), pl.lit(None, pl.String)
+    flat_billed, flat_cost = pl.lit(None, pl.Int64), pl.lit(None, pl.Int64)
+    flat_tier = pl.lit(None, pl.Int32)
     keys = ["subscriber_id", "period", "plan_id", "service"]
     for service, c in spec.flats.items():
         is_it = pl.col("service") == service
@@ -256,33 +296,71 @@ def rate(usage: pl.DataFrame, catalog: str | Path, keep_usage: bool = False,
             out = out.with_columns(_before=(pl.col("_q").cum_sum() - pl.col("_q"))
                                    .over(keys, order_by=["started_at", "event_id"]))
             after = pl.col("_before") + pl.col("_q")
-            amount = (pl.when(pl.col("_q") > 0).then(c.connect).otherwise(0)
-                      + graduated_price(c, after) - graduated_price(c, pl.col("_before")))
+            cost = graduated_price(c, after) - graduated_price(c, pl.col("_before"))
             flat_tier = pl.when(is_it).then(tier_of(c, after)).otherwise(flat_tier)
         else:
-            amount = pl.when(pl.col("quantity") > 0).then(
-                c.connect + _half_up(c.rate * billed, c.unit)).otherwise(0)
+            cost = _half_up(c.rate * billed, c.unit)
         flat_billed = pl.when(is_it).then(billed).otherwise(flat_billed)
-        flat_amount = pl.when(is_it).then(amount).otherwise(flat_amount)
-        flat_name = pl.when(is_it).then(pl.lit(c.destination)).otherwise(flat_name)
+        flat_cost = pl.when(is_it).then(cost).otherwise(flat_cost)
+    flat_connect = _per_service({s: c.connect for s, c in spec.flats.items()}, pl.Int64)
+    out = out.with_columns(flat_billed=flat_billed, flat_cost=flat_cost, flat_tier=flat_tier)
+    # spans: a voice call's parts, in offset order; a flat event with units is one part of
+    # the band "all"; a rated event without any has none (an empty list), unrated: null
+    flat_spans = out.filter(ok & ~is_voice & (pl.col("flat_billed") > 0)).select(
+        "event_id", band=pl.lit(FLAT_BAND), offset_s=pl.lit(0), slot=pl.lit(0),
+        billed="flat_billed", cost_n="flat_cost")
+    spans = pl.concat([voice_spans, flat_spans], how="vertical_relaxed").group_by(
+        "event_id").agg(spans=pl.struct(
+            "band", slot=pl.col("slot").cast(pl.Int32),
+            version=pl.lit(None, pl.Datetime("us", "UTC")),
+            billed_quantity=pl.col("billed").cast(pl.Int64),
+            cost=_money(pl.col("cost_n"))).sort_by("offset_s"))
+    out = out.join(spans, on="event_id", how="left", maintain_order="left")
+    no_spans = pl.lit(pl.Series([[]], dtype=OUTPUT_SCHEMA["spans"]))
+    no_draws = pl.lit(pl.Series([[]], dtype=OUTPUT_SCHEMA["bundles"]))
+    bundle_name = pl.col("plan_id").replace_strict(
+        {p: b.name for p, b in spec.bundles.items()}, default=None, return_dtype=pl.String)
+    when_rated = {  # the explanation of a rated event (null when unrated)
+        "tariff": pl.col("plan_id") + "/" + pl.col("service"),
+        "deck": pl.when(is_voice).then(pl.lit(spec.deck_name)),
+        "rate": _money(pl.when(is_voice).then(pl.col("r0")).otherwise(
+            _per_service({s: c.rate for s, c in spec.flats.items()}, pl.Int64))),
+        "rate_unit": pl.when(is_voice).then(pl.lit(spec.voice_per)).otherwise(
+            _per_service({s: c.per for s, c in spec.flats.items()}, pl.String)),
+        "connect_fee": _money(pl.when(is_voice).then(pl.col("c0")).otherwise(flat_connect)),
+        "increments": pl.when(is_voice).then(pl.lit(spec.voice_increments)).otherwise(
+            _per_service({s: f"{c.increment}/{c.increment}" for s, c in spec.flats.items()},
+                         pl.String)),
+    }
     out = out.with_columns(
         status=pl.when(ok).then(pl.lit(RATED)).otherwise(pl.lit(UNRATED)),
         matched_prefix=pl.when(ok).then(
             pl.when(is_voice).then(pl.col("prefix")).otherwise(pl.lit(""))),
         plan_id=pl.when(ok).then(pl.col("plan_id")),
         destination_name=pl.when(ok).then(
-            pl.when(is_voice).then(pl.col("dest_name")).otherwise(flat_name)),
+            pl.when(is_voice).then(pl.col("dest_name")).otherwise(
+                _per_service({s: c.destination for s, c in spec.flats.items()}, pl.String))),
+        **{name: pl.when(ok).then(value) for name, value in when_rated.items()},
+        rate_id=pl.lit(None, pl.String),  # no named rates
         billed_quantity=pl.when(ok).then(
-            pl.when(is_voice).then(pl.col("billed")).otherwise(flat_billed)).otherwise(0),
+            pl.when(is_voice).then(pl.col("billed")).otherwise("flat_billed")).otherwise(0),
         bundle_quantity=pl.when(ok & is_voice).then(pl.col("covered")).otherwise(0),
-        tier=pl.when(ok & ~is_voice).then(flat_tier),
-        amount=pl.when(ok).then(
-            pl.when(is_voice).then(pl.col("amount_n")).otherwise(flat_amount)
-            .cast(pl.Decimal(38, 0)) * NANO),
-        usage_period_start=pl.col("period"),
+        bundles=pl.when(ok & is_voice & (pl.col("covered") > 0)).then(pl.concat_list(
+            pl.struct(bundle=bundle_name, quantity="covered"))).otherwise(no_draws),
+        tier=pl.when(ok & ~is_voice).then("flat_tier"),
+        amount=_money(pl.when(ok).then(
+            pl.when(is_voice).then(pl.col("amount_n"))
+            .when(pl.col("flat_billed") > 0).then(flat_connect + pl.col("flat_cost"))
+            .otherwise(0))),
+        flags=pl.lit(None, pl.String),  # no maximum cost
+        currency=pl.lit(spec.currency),
+        period_start="period",
+        late=pl.lit(False),  # no collection window: no period closes before its usage
+        usage_period_start="period",
+        spans=pl.when(ok).then(pl.col("spans").fill_null(no_spans)),
+        run_id=pl.lit(run_id("polars-oracle", spec, catalog, accounts)),
     )
-    # (not yet every rated column: those it computes, in OUTPUT_SCHEMA's order)
-    rated_cols = [pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items() if c in out.columns]
+    rated_cols = [pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items()]
     if keep_usage:
         usage_cols = [c for c in usage.columns if c not in ("unrated_reason", "event_id")]
         return usage.select(pl.col("event_id"), *usage_cols).hstack(

@@ -11,7 +11,7 @@ oracle's events) is the same to the cent."""
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:  # bench/ is a folder of scripts beside the packag
 from bench import oracle_bills, oracle_duckdb, oracle_polars  # noqa: E402
 from bench.generate import Params, generate, usage_files  # noqa: E402
 from bench.oracle_spec import OUTPUT_SCHEMA  # noqa: E402
+from bench.side_by_side import COMPARED  # noqa: E402
 from bills import build_bills  # noqa: E402
 from ingest.schema import USAGE_SCHEMA  # noqa: E402
 from rating import compile_catalog, rate_batch  # noqa: E402
@@ -35,12 +36,23 @@ from rules import load_accounts, load_catalog  # noqa: E402
 COLUMNS = [c for c in OUTPUT_SCHEMA if c != "run_id"]
 
 
+def at(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def _usage(rows: list[tuple], subscriber: str) -> pl.DataFrame:
+    """Usage rows (event id, service, start UTC, quantity, destination, unrated reason, and
+    optionally the subscriber) in the usage schema; ``subscriber`` where a row names none."""
+    names = ["event_id", "service", "started_at", "quantity", "destination", "unrated_reason",
+             "subscriber_id"]
+    frame = pl.DataFrame([dict(zip(names, (*r, subscriber)[:7], strict=True)) for r in rows])
+    return frame.select([(pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+                         for c, t in USAGE_SCHEMA.items()])
+
+
 def _edge_cases() -> pl.DataFrame:
     """Calls on band edges (Europe/Berlin: peak Mon-Fri 08-19, weekend Sat-Sun), the first
     block's edges, and rows no tariff prices."""
-    def at(*args) -> datetime:
-        return datetime(*args, tzinfo=UTC)
-
     rows = [  # (event id, service, start UTC, quantity, destination, unrated reason)
         ("x-zero", "voice", at(2026, 3, 4, 10), 0, "4930123456", None),
         ("x-block", "voice", at(2026, 3, 4, 10), 60, "4930123456", None),
@@ -60,11 +72,7 @@ def _edge_cases() -> pl.DataFrame:
         ("x-data-1", "data", at(2026, 3, 4, 10), 1, "internet", None),
         ("x-sms-0", "sms", at(2026, 3, 4, 10), 0, "4930123456", None),
     ]
-    names = ["event_id", "service", "started_at", "quantity", "destination", "unrated_reason"]
-    frame = pl.DataFrame([dict(zip(names, r, strict=True)) for r in rows])
-    return frame.with_columns(subscriber_id=pl.lit("edge-1")).select(
-        [(pl.col(c) if c in frame.columns or c == "subscriber_id" else pl.lit(None))
-         .cast(t).alias(c) for c, t in USAGE_SCHEMA.items()])
+    return _usage(rows, "edge-1")
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +102,11 @@ def rated(month):
     return ours, by_duckdb, by_polars, usage
 
 
-def _mismatches(ours: pl.DataFrame, theirs: pl.DataFrame,
-                columns: list[str] = COLUMNS) -> pl.DataFrame:
-    joined = ours.select(columns).join(theirs.select(columns), on="event_id", how="full",
+def _mismatches(ours: pl.DataFrame, theirs: pl.DataFrame) -> pl.DataFrame:
+    joined = ours.select(COLUMNS).join(theirs.select(COLUMNS), on="event_id", how="full",
                                        suffix="_oracle", coalesce=True)
     differs = pl.any_horizontal(~pl.col(c).eq_missing(pl.col(f"{c}_oracle"))
-                                for c in columns[1:])
+                                for c in COLUMNS[1:])
     return joined.filter(differs)
 
 
@@ -114,20 +121,19 @@ def test_sample_exercises_band_splits(rated):
 def test_oracle_schema_is_ratecycles():
     """The oracles' columns are ratecycle's rated columns, named, typed and ordered alike."""
     assert list(OUTPUT_SCHEMA.items()) == [("event_id", pl.String()), *RATED_COLUMNS.items()]
+    # the side-by-side benchmark compares all of them but the run id
+    assert COMPARED == tuple(c for c in RATED_COLUMNS if c != "run_id")
 
 
 @pytest.mark.parametrize("oracle", [1, 2], ids=["duckdb", "polars"])
 def test_oracle_agrees_with_ratecycle_on_every_event(rated, oracle):
     ours, theirs = rated[0], rated[oracle]
-    written = OUTPUT_SCHEMA if oracle == 1 else {  # the Polars oracle: not all columns yet
-        c: t for c, t in OUTPUT_SCHEMA.items() if c in theirs.columns}
-    assert theirs.schema == pl.Schema(written)
-    compared = [c for c in COLUMNS if c in written]
-    assert set(compared) <= set(ours.columns)
+    assert theirs.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert set(COLUMNS) <= set(ours.columns)
     assert len(theirs) == len(ours)
-    assert _mismatches(ours, theirs, compared).head(5).to_dicts() == []
-    if "run_id" in written:  # its own, one for the run, not ratecycle's
-        assert theirs["run_id"].n_unique() == 1 and theirs["run_id"][0] != ours["run_id"][0]
+    assert _mismatches(ours, theirs).head(5).to_dicts() == []
+    # its own run id, one for the run, not ratecycle's
+    assert theirs["run_id"].n_unique() == 1 and theirs["run_id"][0] != ours["run_id"][0]
 
 
 def test_edge_cases_priced_by_hand(rated):
@@ -173,6 +179,60 @@ def test_partly_covered_call_pays_its_uncovered_seconds(rated):
             seconds += span["billed_quantity"]
             assert span["cost"] == 0 or seconds > covered
         assert row["amount"] >= row["connect_fee"]
+
+
+def test_oracles_agree_on_customers_and_period_edges(month, tmp_path):
+    """Two subscribers billed to one customer, events at the edges of local months (the
+    first local hour of March is February in UTC; summer and winter time), a bundle used up
+    in March and full again in April: every rated column agrees, and the periods and
+    bundle draws are what the calendar says."""
+    accounts_path = tmp_path / "accounts.parquet"
+    pl.DataFrame({"subscriber_id": ["edge-2", "edge-3"], "plan_id": ["voice300", "standard"],
+                  "customer_id": ["acme", "acme"]}).write_parquet(accounts_path)
+    rows = [
+        ("p-march-first-hour", "voice", at(2026, 2, 28, 23, 30), 120, "4930123456", None),
+        ("p-march-long", "voice", at(2026, 3, 10, 9), 3 * 3600, "4930123456", None),
+        ("p-march-past-bundle", "voice", at(2026, 3, 20, 12), 2 * 3600, "4930123456", None),
+        # 23:59:30 local on 31 March into April: billed in March, its start's period
+        ("p-march-last", "voice", at(2026, 3, 31, 21, 59, 30), 600, "4930123456", None),
+        ("p-april", "voice", at(2026, 3, 31, 22), 400, "4930123456", None),
+        # across the night winter time starts (25 October)
+        ("p-october-dst", "voice", at(2026, 10, 25, 0, 30), 3 * 3600, "4930123456", None),
+        ("p-november-data", "data", at(2026, 10, 31, 23, 30), 5 * 10**8, "internet", None,
+         "edge-3"),
+        ("p-april-sms", "sms", at(2026, 4, 30, 21, 59), 1, "4930123456", None, "edge-3"),
+        ("p-nobody", "sms", at(2026, 4, 2), 1, "4930123456", None, "edge-4"),
+    ]
+    usage = _usage(rows, "edge-2")
+    catalog_path = month / "catalog.yaml"
+    catalog = load_catalog(catalog_path)
+    ours = rate_batch(usage, catalog, compile_catalog(catalog),
+                      load_accounts(accounts_path, catalog), "test")
+    con = duckdb.connect()
+    con.register("usage", usage.to_arrow())
+    oracle_duckdb.rate_table(con, catalog_path, "usage", "rated", accounts=accounts_path)
+    for theirs in (con.sql("SELECT * FROM rated").pl(),
+                   oracle_polars.rate(usage, catalog_path, accounts=accounts_path)):
+        assert theirs.schema == pl.Schema(OUTPUT_SCHEMA)
+        assert len(theirs) == len(ours) == len(rows)
+        assert _mismatches(ours, theirs).head(5).to_dicts() == []
+
+    got = {r["event_id"]: r for r in ours.iter_rows(named=True)}
+    march = (at(2026, 2, 28, 23), at(2026, 3, 31, 22), date(2026, 3, 1), date(2026, 4, 1))
+    bounds = ("period_start", "period_end", "cycle_start", "cycle_end")
+    for event in ("p-march-first-hour", "p-march-last"):
+        assert tuple(got[event][k] for k in bounds) == march
+    assert tuple(got["p-october-dst"][k] for k in bounds) == (
+        at(2026, 9, 30, 22), at(2026, 10, 31, 23), date(2026, 10, 1), date(2026, 11, 1))
+    assert got["p-november-data"]["usage_period_start"] == at(2026, 10, 31, 23)
+    assert {r["customer_id"] for r in got.values()} == {"acme", "edge-4"}
+    # 300 minutes: 120 + 10,800 s drawn, 7,080 of the next 7,200, then nothing left
+    assert got["p-march-past-bundle"]["bundles"] == [
+        {"bundle": "300 minutes", "quantity": 18_000 - 120 - 3 * 3600}]
+    assert got["p-march-last"]["bundles"] == [] and got["p-march-last"]["amount"] > 0
+    assert got["p-april"]["bundle_quantity"] == 400 and got["p-april"]["amount"] == 0
+    assert got["p-nobody"]["plan_id"] == "standard" and got["p-nobody"]["tariff"] == (
+        "standard/sms")
 
 
 @pytest.fixture(scope="module")
