@@ -231,10 +231,11 @@ def _from_table(frame: pl.DataFrame, where) -> tuple[dict, list[Problem]]:
             problems += [Problem(where(i), what) for what in empty]
             continue
         customer = _customer(customer_id, row)
-        if customer_id in customers and customers[customer_id] != customer:
+        earlier = customers.get(customer_id)
+        if earlier is not None and {k: v for k, v in earlier.items() if k != "_where"} != customer:
             problems.append(Problem(where(i), f"customer {customer_id!r} has other zone, "
                                     "currency, jurisdiction or cycle than on an earlier row"))
-        customers.setdefault(customer_id, customer)
+        customers.setdefault(customer_id, {**customer, "_where": where(i)})
         subscriptions.append({"subscriber": subscriber, "customer": customer_id,
                               "plan": row["plan_id"], "start": row.get("start"),
                               "end": row.get("end"), "_where": where(i),
@@ -250,9 +251,10 @@ def _read(path: Path) -> tuple[dict, list[Problem]]:
         if not isinstance(raw, dict):
             return {}, [Problem(str(path), "accounts YAML is a mapping with `customers` and "
                                 "`subscriptions`")]
-        for i, sub in enumerate(raw.get("subscriptions") or []):
-            if isinstance(sub, dict):
-                sub["_where"] = f"subscriptions[{i}]"
+        for key in ("customers", "subscriptions"):
+            for i, item in enumerate(raw.get(key) or []):
+                if isinstance(item, dict):
+                    item["_where"] = f"{key}[{i}]"
         return raw, []
     frame, first = _table(path)
     unknown = [c for c in frame.columns if c not in _CSV_COLUMNS]
@@ -348,22 +350,27 @@ def _row_by_row(path: Path, catalog: Catalog) -> Accounts:
         raw, problems = _read(path)
     except (OSError, pl.exceptions.PolarsError, yaml.YAMLError) as exc:
         raise AccountsError(str(path), [Problem(str(path), f"cannot read: {exc}")]) from None
-    places = [s.pop("_where", f"subscriptions[{i}]") if isinstance(s, dict) else
-              f"subscriptions[{i}]" for i, s in enumerate(raw.get("subscriptions") or [])]
+    # where each customer and subscription was written: file:line of a table, else its path
+    places = {key: [item.pop("_where", f"{key}[{i}]") if isinstance(item, dict) else
+                    f"{key}[{i}]" for i, item in enumerate(raw.get(key) or [])]
+              for key in ("customers", "subscriptions")}
     model = None
     try:
         model = AccountsModel.model_validate(raw)
     except ValidationError as exc:
         for e in exc.errors():
             loc = e["loc"]
-            where = (places[loc[1]] if loc[:1] == ("subscriptions",) and len(loc) > 1
-                     and isinstance(loc[1], int) and loc[1] < len(places) else
-                     ".".join(map(str, loc)))
-            field = ".".join(map(str, loc[2:])) if loc[:1] == ("subscriptions",) else ""
+            listed = places.get(loc[0], []) if loc else []
+            if len(loc) > 1 and isinstance(loc[1], int) and loc[1] < len(listed):
+                where, field = listed[loc[1]], ".".join(map(str, loc[2:]))
+            else:
+                where, field = ".".join(map(str, loc)), ""
             problems.append(Problem(where, f"{field + ': ' if field else ''}"
                                     f"{e['msg'].removeprefix('Value error, ')}"))
     if model is not None:
-        problems += _semantic(model, catalog, places)
+        problems += _semantic(model, catalog, places["subscriptions"],
+                              dict(zip((c.id for c in model.customers), places["customers"],
+                                       strict=True)))
     if problems:
         raise AccountsError(str(path), sorted(problems, key=_in_file_order))
     customers = {c.id: c for c in model.customers}
@@ -404,7 +411,8 @@ def _in_file_order(problem: Problem) -> tuple:
     return (place, int(line), 0) if line.isdigit() else (problem.where, 0, 1)
 
 
-def _semantic(model: AccountsModel, catalog: Catalog, places: list[str]) -> list[Problem]:
+def _semantic(model: AccountsModel, catalog: Catalog, places: list[str],
+              customer_places: dict[str, str]) -> list[Problem]:
     problems = []
     plans = {p.id: p for p in catalog.model.plans}
     customers = {c.id: c for c in model.customers}
@@ -439,10 +447,11 @@ def _semantic(model: AccountsModel, catalog: Catalog, places: list[str]) -> list
                 break
         seen.setdefault(sub.subscriber, []).append((sub.start, sub.end, where))
     for c in model.customers:
+        where = customer_places[c.id]
         if c.cycle.interval not in INTERVALS:
-            problems.append(Problem(f"customers.{c.id}.cycle", "unknown interval"))
+            problems.append(Problem(where, f"cycle: unknown interval {c.cycle.interval!r}"))
         for d in c.discounts:
             if d.id not in catalog.model.discounts:
-                problems.append(Problem(f"customers.{c.id}.discounts",
-                                        f"no discount {d.id!r} in the catalog's `discounts`"))
+                problems.append(Problem(where, f"discounts: no discount {d.id!r} in the "
+                                        "catalog's `discounts`"))
     return problems

@@ -41,6 +41,37 @@ def test_every_problem_is_named_by_file_and_line(tmp_path, catalog):
     assert f"'S1' already holds a plan then ({path}:2)" in problems[f"{path}:5"]
 
 
+def test_customer_problems_are_named_by_the_line_that_describes_the_customer(tmp_path,
+                                                                           catalog):
+    path = tmp_path / "accounts.csv"
+    path.write_text("subscriber_id,plan_id,customer_id,timezone,currency,discounts\n"
+                    "S1,basic,ACME,Europe/Nowhere,EUR,\n"
+                    "S2,basic,ACME,Europe/Nowhere,EUR,\n"
+                    "S3,basic,,Europe/Berlin,XXX,\n")
+    with pytest.raises(AccountsError) as info:
+        load_accounts(path, catalog)
+    problems = {p.where: p.what for p in info.value.problems}
+    assert set(problems) == {f"{path}:{n}" for n in (2, 4)}
+    assert problems[f"{path}:2"].startswith("timezone: unknown time zone 'Europe/Nowhere'")
+    assert problems[f"{path}:4"] == "currency: unknown currency 'XXX'"
+    # checked against the catalog once the table itself is well formed
+    path.write_text("subscriber_id,plan_id,discounts\nS1,basic,\nS2,basic,loyal\n")
+    with pytest.raises(AccountsError) as info:
+        load_accounts(path, catalog)
+    assert [(p.where, p.what) for p in info.value.problems] == [
+        (f"{path}:3", "discounts: no discount 'loyal' in the catalog's `discounts`")]
+
+
+def test_customer_problems_in_yaml_are_named_by_their_place(tmp_path, catalog):
+    path = tmp_path / "accounts.yaml"
+    path.write_text("customers:\n  - {id: ACME, timezone: Mars/Base}\n"
+                    "subscriptions:\n  - {subscriber: S1, customer: ACME, plan: basic}\n")
+    with pytest.raises(AccountsError) as info:
+        load_accounts(path, catalog)
+    assert [(p.where, p.what.split(";")[0]) for p in info.value.problems] == [
+        ("customers[0]", "timezone: unknown time zone 'Mars/Base'")]
+
+
 def test_wrong_columns_are_refused(tmp_path, catalog):
     path = tmp_path / "accounts.csv"
     path.write_text("subscriber_id,plan\nS1,pro\n")
