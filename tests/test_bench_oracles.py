@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -59,6 +60,11 @@ def _edge_cases() -> pl.DataFrame:
         ("x-block+1", "voice", at(2026, 3, 4, 10), 61, "4930123456", None),
         # 07:59:30 local: the first block starts off-peak, the seconds after 08:00 are peak
         ("x-into-peak", "voice", at(2026, 3, 4, 6, 59, 30), 400, "4930123456", None),
+        # 30 s from 07:59:50 local: billed as the first block, priced where it starts
+        ("x-short-across", "voice", at(2026, 3, 4, 6, 59, 50), 30, "4930123456", None),
+        # from 07:58:59.5 local: second 60 starts at 07:59:59.5 (off-peak), 61 at 08:00:00.5
+        ("x-half-second", "voice", at(2026, 3, 4, 6, 58, 59, 500_000), 62, "4930123456",
+         None),
         # Friday 18:58 local into the evening, Friday 23:59 into Saturday (weekend)
         ("x-fri-evening", "voice", at(2026, 3, 6, 17, 58), 300, "4930123456", None),
         ("x-into-weekend", "voice", at(2026, 3, 6, 22, 59), 3 * 3600, "4930123456", None),
@@ -148,9 +154,17 @@ def test_edge_cases_priced_by_hand(rated):
     assert got["x-block+1"]["billed_quantity"] == 61
     # x-into-peak: 400 s from 07:59:30 local. The first block (60 s) is priced where it
     # starts, off-peak; every second after it starts at 08:00:30 or later: peak.
-    spans = got["x-into-peak"]["spans"]
-    assert [(s["band"], s["slot"], s["billed_quantity"]) for s in spans] == [
-        ("offpeak", 0, 60), ("peak", 1, 340)]
+    def parts(event: str) -> list[tuple]:
+        return [(s["band"], s["slot"], s["billed_quantity"]) for s in got[event]["spans"]]
+
+    assert parts("x-into-peak") == [("offpeak", 0, 60), ("peak", 1, 340)]
+    assert parts("x-short-across") == [("offpeak", 0, 60)]
+    assert parts("x-half-second") == [("offpeak", 0, 60), ("offpeak", 1, 1), ("peak", 1, 1)]
+    # prefix 4930: off-peak 0.0305/min, peak 0.0509/min, connect fee 0.05 at the start;
+    # 0.05 + 0.0305 + 0.0305/60 (0.000508333) + 0.0509/60 (0.000848333), each part rounded
+    assert got["x-half-second"]["amount"] == Decimal("0.081856666")
+    assert got["x-zero"]["spans"] == [] and got["x-mms"]["spans"] is None
+    assert got["x-data-1"]["spans"][0]["band"] == "all" and got["x-mms"]["bundles"] == []
 
 
 def test_sample_exercises_bundles_and_tiers(rated):
