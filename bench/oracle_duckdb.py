@@ -20,8 +20,10 @@ rounding, once per part of a call, as DESIGN.md declares.
   G(before + q) - G(before), G computed in HUGEINT as the sum over tiers of rate times
   the units inside the tier, divided by the unit and rounded half up once.
 - Spans: a call's first block (slot 0, in the band at its start) and its parts (slot 1,
-  one per band segment it crosses), in offset order, each with its billed seconds and
-  cost, gathered into a list per call (``list(... ORDER BY offset)``); a flat event is
+  one per band segment it crosses), each with its billed seconds and cost, gathered into
+  a list per call in offset order: ``list_sort`` of (offset, span) pairs, since DuckDB's
+  ordered aggregate ``list(... ORDER BY offset)``, which says the same, took 3.6 s
+  against 1.0 s for 1.2M parts, and a baseline should be fair. A flat event is
   one span of the band ``all``; a rated event with nothing billed has an empty list, an
   unrated one null. A call's amount is its connect fee (unless waived) plus its spans.
 - The other rated columns are what the catalog and the accounts say (tariff
@@ -311,12 +313,14 @@ def rating_query(spec: Spec, usage: str, keep_usage: bool, run_id: str) -> str:
         SELECT fr.event_id, 0, '{FLAT_BAND}', 0, fr.billed, fr.cost_n
         FROM flat_rated fr WHERE fr.billed > 0
     ),
-    spans AS (
+    spans AS (  -- each part keyed by its offset, the list sorted on it, the key dropped
         SELECT event_id,
-               list({{'band': band, 'slot': CAST(slot AS INTEGER),
-                      'version': CAST(NULL AS TIMESTAMPTZ),
-                      'billed_quantity': CAST(billed AS BIGINT),
-                      'cost': {_money('cost_n')}}} ORDER BY offset_s) AS spans
+               list_transform(list_sort(list({{
+                   'offset_s': offset_s,
+                   'span': {{'band': band, 'slot': CAST(slot AS INTEGER),
+                            'version': CAST(NULL AS TIMESTAMPTZ),
+                            'billed_quantity': CAST(billed AS BIGINT),
+                            'cost': {_money('cost_n')}}}}})), lambda part: part.span) AS spans
         FROM span_rows GROUP BY event_id
     )
     SELECT {usage_cols}
