@@ -34,6 +34,11 @@ BILL_KEYS = ("customer_id", "period_start", "period_end", "cycle_start", "cycle_
              "currency")
 # A usage line: per subscriber and plan, service and destination within a bill.
 LINE_KEYS = (*BILL_KEYS, "subscriber_id", "plan_id", "service", "destination_name")
+# The order of a bill's lines (their line_no), nulls last. Usage lines are unique on its
+# first columns (USAGE_ORDER), so the database can hand them over in this order.
+USAGE_ORDER = (*BILL_KEYS, "line_type", "service", "destination_name", "subscriber_id",
+               "plan_id")
+LINE_ORDER = (*USAGE_ORDER, "fee", "fee_start")
 
 _INSTANT = pl.Datetime("us", "UTC")
 LINE_SCHEMA = {
