@@ -64,7 +64,8 @@ class _Calendars:
 
 @dataclass(frozen=True)
 class Spans:
-    """The parts of a batch's events, flat: span k belongs to event ``row[k]``."""
+    """The parts of a batch's events, flat: span k belongs to event ``row[k]``, an event's
+    spans are consecutive and in event order."""
 
     row: np.ndarray
     entry: np.ndarray
@@ -72,8 +73,13 @@ class Spans:
     slot: np.ndarray
     count: np.ndarray  # increments
     billed: np.ndarray  # quantity units
+    per_event: np.ndarray  # per event: its number of spans
     status: np.ndarray  # per event: OK or NO_BAND
     first: np.ndarray  # per event: the binding in force at its start (-1: none)
+
+
+SPAN_CHUNKS = 64  # rows split in this many chunks, each writing its spans in its own room
+ROOM_PER_ROW = 3  # spans room per row at first: voice splits in a block, the rest, a band
 
 
 def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.ndarray,
@@ -89,14 +95,20 @@ def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.nda
             compiled.binding["weight"], compiled.binding["from"], compiled.binding["rate"],
             compiled.rate["slot_lo"], compiled.rate["slot_hi"], compiled.rate["min_billed"],
             compiled.rate["free_below"], compiled.slot["from"], compiled.slot["increment"])
-    empty = np.zeros(0, dtype=np.int64)
-    # Two passes: the number of spans of each event, then the spans written in place.
-    counts, _, _ = split_spans(False, empty, *args, *([empty] * 6))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if n else empty
-    # row, entry, binding and slot in 32 bits, increments and units in 64
-    out = [np.empty(int(counts.sum()), t) for t in (np.int32,) * 4 + (np.int64,) * 2]
-    _, status, first = split_spans(True, starts, *args, *out)
-    return Spans(*out, status, first)
+    chunk_rows = np.linspace(0, n, SPAN_CHUNKS + 1).astype(np.int64)
+    per_row = ROOM_PER_ROW
+    while True:  # one pass, again with twice the room while some chunk's spans do not fit
+        room = chunk_rows * per_row
+        # row, entry, binding and slot in 32 bits, increments and units in 64
+        out = [np.empty(int(room[-1]), t) for t in (np.int32,) * 4 + (np.int64,) * 2]
+        counts, status, first, written = split_spans(chunk_rows, room, *args, *out)
+        if (written >= 0).all():
+            break
+        per_row *= 2
+    if (written == room[1:] - room[:-1]).all():
+        return Spans(*out, counts, status, first)
+    kept = [slice(a, a + w) for a, w in zip(room[:-1].tolist(), written.tolist(), strict=True)]
+    return Spans(*(np.concatenate([o[k] for k in kept]) for o in out), counts, status, first)
 
 
 def _match(usage, compiled, candidates, calendars, at, offsets, data):
@@ -199,6 +211,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     spans = split_events(compiled, calendars, tariff, entry, at, qty)
     row, o_entry, o_bind, o_slot = spans.row, spans.entry, spans.binding, spans.slot
     o_count, o_billed, status, first_bind = spans.count, spans.billed, spans.status, spans.first
+    per_event = spans.per_event
     rate_of = np.where(first_bind >= 0, compiled.binding["rate"][np.maximum(first_bind, 0)], 0)
     billed = np.zeros(n, dtype=np.int64)  # integers throughout (bincount would use floats)
     np.add.at(billed, row, o_billed)
@@ -243,7 +256,8 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     def money(values: np.ndarray, valid=rated) -> pl.Series:
         return pl.from_arrow(nanos_to_arrow(values, valid))
 
-    spans = _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, n, rated)
+    spans = _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, per_event,
+                          rated)
     currency_of = {p.id: catalog.plan_currency(p) for p in catalog.model.plans}
     out = usage.with_columns(
         *explained.get_columns(),
@@ -272,7 +286,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     return out.select(*usage_cols, *[pl.col(c).cast(t) for c, t in s.RATED_COLUMNS.items()])
 
 
-def _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, n, rated):
+def _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, per_event, rated):
     """The parts of each event as a list of structs (null for unrated events)."""
     slot_index = o_slot - compiled.rate["slot_lo"][compiled.binding["rate"][o_bind]]
     version = compiled.entries["effective_from"].to_arrow()
@@ -287,8 +301,7 @@ def _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, n, rat
         ],
         names=["band", "slot", "version", "billed_quantity", "cost"],
     )
-    counts = np.bincount(row, minlength=n) if n else np.zeros(0, np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(per_event)]).astype(np.int32)
     lists = pa.ListArray.from_arrays(pa.array(offsets), struct,
-                                     mask=pa.array(~rated) if n else None)
+                                     mask=pa.array(~rated) if len(rated) else None)
     return pl.from_arrow(lists).alias("spans")

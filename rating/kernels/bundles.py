@@ -15,7 +15,7 @@ import numba as nb
 import numpy as np
 
 
-@nb.njit(cache=True)
+@nb.njit(nogil=True, cache=True)
 def draw_bundles(counter, eligible, billed, left, take):
     """Fill ``take[i, b]`` (units event i draws from bundle b); return units covered per
     event."""
@@ -57,7 +57,7 @@ def draw_bundles_reference(counter, eligible, billed, left) -> tuple[list[int], 
     return covered, takes
 
 
-@nb.njit(cache=True)
+@nb.njit(nogil=True, cache=True)
 def uncovered_spans(row, billed, count, increment, covered):
     """A bundle covers an event from its start: take the first ``covered[row[k]]`` units
     off the spans of each event (spans of one event are adjacent, in offset order).

@@ -67,7 +67,7 @@ def _in_force(node, at, mask, starts, counts, entry_from, entry_ids, entry_mask)
     return NO_MATCH
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, nogil=True, cache=True)
 def longest_prefix(offsets, data, roots, at, mask_at, children, starts, counts, entry_ids,
                    entry_from, entry_mask):
     """Entry matched by each row's destination (``data[offsets[i]:offsets[i+1]]``), or -1.

@@ -10,7 +10,7 @@ import numba as nb
 import numpy as np
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, nogil=True, cache=True)
 def segment_of(tariff, at, seg_from, lo, hi):
     """Index into ``seg_from`` of the last segment of row i's tariff starting at or before
     ``at[i]``; -1 where the row has no tariff (``tariff[i] < 0``) or no segment starts

@@ -37,84 +37,95 @@ def _best_binding(e, mask, e_bind_lo, e_bind_hi, b_bit, b_weight, b_from):
     return best
 
 
-@nb.njit(parallel=True, cache=True)
-def split_spans(fill, offsets, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_mask,
+@nb.njit(parallel=True, nogil=True, cache=True)
+def split_spans(chunk_rows, room, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_mask,
                 e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight, b_from, b_rate,
                 r_slot_lo, r_slot_hi, r_min_billed, r_free_below, s_from, s_inc,
                 o_row, o_entry, o_bind, o_slot, o_count, o_billed):
-    """Counting pass (fill=False): spans per row and status. Fill pass: writes row i's
-    spans (with their row) at offsets[i]. Both return the counts and the binding in force
-    at each row's start (-1: none)."""
+    """One pass over rows in chunks (rows ``chunk_rows[c]`` to ``chunk_rows[c + 1]``), in
+    parallel: chunk c writes its rows' spans, in row order, from ``room[c]`` on and must
+    end by ``room[c + 1]``. Returns spans per row, status, the binding in force at each
+    row's start (-1: none), and the spans each chunk wrote (-1: they did not fit; the
+    caller gives more room and runs again)."""
     n = len(start)
     counts = np.zeros(n, dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
     first = np.full(n, -1, dtype=np.int64)
+    chunks = len(chunk_rows) - 1
+    written = np.zeros(chunks, dtype=np.int64)
     # The walk is written out in the loop body: a call per row to a helper taking these
     # arrays costs a reference count change per array and call, shared between threads.
-    for i in nb.prange(n):
-        e = entry0[i]
-        if e < 0:
-            continue
-        base = offsets[i] if fill else 0
-        seg = seg0[i]
-        t0 = start[i]
-        q = qty[i]
-        splits = split[i]
-        b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight, b_from)
-        first[i] = b
-        if b < 0:
-            status[i] = NO_BAND
-            continue
-        rate = b_rate[b]
-        if q < r_free_below[rate] or q <= 0:
-            continue
-        target = max(q, r_min_billed[rate])
-        o = 0
-        k = 0
-        last_e, last_b, last_slot = -1, -1, -1  # the span being extended
-        while o < target:
-            if splits:
-                t = t0 + o * MICROS
-                while seg + 1 < seg_hi[i] and seg_from[seg + 1] <= t:
-                    seg += 1
-                while e_next[e] >= 0 and e_next_from[e] <= t:
-                    e = e_next[e]
-            b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight,
-                              b_from)
+    for c in nb.prange(chunks):
+        w = room[c]  # where the next span goes
+        fits = True
+        for i in range(chunk_rows[c], chunk_rows[c + 1]):
+            e = entry0[i]
+            if e < 0:
+                continue
+            seg = seg0[i]
+            t0 = start[i]
+            q = qty[i]
+            splits = split[i]
+            b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight, b_from)
+            first[i] = b
             if b < 0:
                 status[i] = NO_BAND
-                break
+                continue
             rate = b_rate[b]
-            slot = r_slot_lo[rate]
-            while slot + 1 < r_slot_hi[rate] and s_from[slot + 1] <= o:
-                slot += 1
-            limit = target
-            if slot + 1 < r_slot_hi[rate]:
-                limit = min(limit, s_from[slot + 1])
-            if splits:
-                if seg + 1 < seg_hi[i]:
-                    limit = min(limit, (seg_from[seg + 1] - t0 + MICROS - 1) // MICROS)
-                if e_next[e] >= 0:
-                    limit = min(limit, (e_next_from[e] - t0 + MICROS - 1) // MICROS)
-            inc = s_inc[slot]
-            count = max(1, (limit - o + inc - 1) // inc)
-            if k > 0 and e == last_e and b == last_b and slot == last_slot:
-                if fill:
-                    o_count[base + k - 1] += count
-                    o_billed[base + k - 1] += count * inc
-            else:
-                if fill:
-                    o_row[base + k] = i
-                    o_entry[base + k] = e
-                    o_bind[base + k] = b
-                    o_slot[base + k] = slot
-                    o_count[base + k] = count
-                    o_billed[base + k] = count * inc
-                k += 1
-                last_e, last_b, last_slot = e, b, slot
-            o += count * inc
-        counts[i] = k
-    return counts, status, first
+            if q < r_free_below[rate] or q <= 0:
+                continue
+            target = max(q, r_min_billed[rate])
+            o = 0
+            k = 0  # spans of row i so far, at w - k ... w - 1
+            last_e, last_b, last_slot = -1, -1, -1  # the span being extended
+            while o < target:
+                if splits:
+                    t = t0 + o * MICROS
+                    while seg + 1 < seg_hi[i] and seg_from[seg + 1] <= t:
+                        seg += 1
+                    while e_next[e] >= 0 and e_next_from[e] <= t:
+                        e = e_next[e]
+                b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight,
+                                  b_from)
+                if b < 0:
+                    status[i] = NO_BAND
+                    break
+                rate = b_rate[b]
+                slot = r_slot_lo[rate]
+                while slot + 1 < r_slot_hi[rate] and s_from[slot + 1] <= o:
+                    slot += 1
+                limit = target
+                if slot + 1 < r_slot_hi[rate]:
+                    limit = min(limit, s_from[slot + 1])
+                if splits:
+                    if seg + 1 < seg_hi[i]:
+                        limit = min(limit, (seg_from[seg + 1] - t0 + MICROS - 1) // MICROS)
+                    if e_next[e] >= 0:
+                        limit = min(limit, (e_next_from[e] - t0 + MICROS - 1) // MICROS)
+                inc = s_inc[slot]
+                count = max(1, (limit - o + inc - 1) // inc)
+                if k > 0 and e == last_e and b == last_b and slot == last_slot:
+                    o_count[w - 1] += count
+                    o_billed[w - 1] += count * inc
+                elif w < room[c + 1]:
+                    o_row[w] = i
+                    o_entry[w] = e
+                    o_bind[w] = b
+                    o_slot[w] = slot
+                    o_count[w] = count
+                    o_billed[w] = count * inc
+                    w += 1
+                    k += 1
+                    last_e, last_b, last_slot = e, b, slot
+                else:
+                    fits = False
+                    break
+                o += count * inc
+            counts[i] = k
+            if not fits:
+                break
+        written[c] = w - room[c] if fits else -1
+    return counts, status, first, written
 
 
 def split_spans_reference(compiled, tariff: int, entry: int, start_us: int, qty: int):

@@ -5,12 +5,14 @@ import random
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rating import rate as rating_rate
 from rating.calendar import micros
 from rating.kernels.spans import split_spans_reference
 from rating.rate import _Calendars, split_events
@@ -108,6 +110,20 @@ def compiled_from(catalog: dict, rows: list[dict]):
 @settings(max_examples=150, deadline=None)
 @given(tariffs(), calls())
 def test_kernel_matches_reference(tariff_case, call_rows):
+    _matches_reference(tariff_case, call_rows)
+
+
+@settings(max_examples=50, deadline=None)
+@given(tariffs(), calls())
+def test_spans_that_overflow_their_room_are_written_again_with_more(tariff_case, call_rows):
+    """One span of room per row and three chunks: most chunks overflow and are rated again
+    with twice the room, until every chunk fits."""
+    with (mock.patch.object(rating_rate, "ROOM_PER_ROW", 1),
+          mock.patch.object(rating_rate, "SPAN_CHUNKS", 3)):
+        _matches_reference(tariff_case, call_rows)
+
+
+def _matches_reference(tariff_case, call_rows):
     compiled = compiled_from(*tariff_case)
     names = compiled.entries["tariff"].to_list()
     tariff, entry, at, qty = [], [], [], []
@@ -130,3 +146,5 @@ def test_kernel_matches_reference(tariff_case, call_rows):
         want, status, first = split_spans_reference(compiled, int(tariff[i]), int(entry[i]),
                                                     int(at[i]), int(qty[i]))
         assert (got, int(spans.status[i]), int(spans.first[i])) == (want, status, first)
+    assert spans.per_event.tolist() == np.bincount(spans.row, minlength=len(at)).tolist()
+    assert (np.diff(spans.row) >= 0).all()  # an event's spans are together, in event order
