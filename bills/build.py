@@ -31,7 +31,7 @@ from rules.money import (
 )
 
 from .credits import carry_credits
-from .discounts import apply, in_force
+from .discounts import apply, bill_starts, in_force
 from .recurring import recurring_items
 from .schema import (
     BILL_KEYS,
@@ -128,8 +128,9 @@ def _price_bills(lines: pl.DataFrame, bill: np.ndarray, catalog: Catalog,
     held = []
     standing = [(None, ())]  # distinct (tax jurisdiction, exemptions) of the customers
     standing_of: dict[str, int] = {}
-    for customer_id, plan_id, start, end in heads.select(
-            "customer_id", "plan_id", "period_start", "period_end").iter_rows():
+    bill_standing = np.zeros(n_bills, dtype=np.int64)
+    for k, (customer_id, plan_id, start, end) in enumerate(heads.select(
+            "customer_id", "plan_id", "period_start", "period_end").iter_rows()):
         customer = accounts.customer(customer_id) if accounts else None
         zone = (customer and customer.timezone) or catalog.plan_zone(plans[plan_id])
         held.append([name for name, _ in in_force(catalog, accounts, customer_id, zone,
@@ -139,13 +140,14 @@ def _price_bills(lines: pl.DataFrame, bill: np.ndarray, catalog: Catalog,
             if key not in standing:
                 standing.append(key)
             standing_of[customer_id] = standing.index(key)
+        bill_standing[k] = standing_of.get(customer_id, 0)
     taxable = amount.copy()
     applied = apply(lines, bill, held, taxable, places, catalog, rounding.line)
     line_discount = amount - taxable
 
     # a tax case per line: the ordered taxes of its plan, service and customer's standing
-    situation = lines.select("plan_id", "service", pl.col("customer_id").replace_strict(
-        standing_of, default=0, return_dtype=pl.Int64).alias("standing"))
+    situation = lines.select("plan_id", "service").with_columns(
+        standing=pl.Series(bill_standing[bill], dtype=pl.Int64))
     case_keys = situation.unique(maintain_order=True)
     case_taxes_of = [applicable(plans[plan_id].taxes, catalog.model.taxes, standing[k][0],
                                 list(standing[k][1]), service)
@@ -261,7 +263,7 @@ def _bill_frames(usage: pl.DataFrame, other: pl.DataFrame, catalog: Catalog,
     else:  # usage alone comes sorted; in one chunk, the numpy work below copies nothing
         lines = lines.rechunk()
     bill = lines.select(pl.struct(BILL_KEYS).rle_id()).to_series().to_numpy()
-    first = np.searchsorted(bill, bill, side="left")  # sorted: a bill's lines adjoin
+    first = bill_starts(bill)
     lines = _round_lines(lines, catalog).with_columns(
         line_no=pl.Series(np.arange(len(bill)) - first, dtype=pl.Int64))
     lines, bills, taxes, discounts = _price_bills(lines, bill, catalog, accounts)
@@ -277,7 +279,8 @@ def _bill_frames(usage: pl.DataFrame, other: pl.DataFrame, catalog: Catalog,
 
 def _append(con, name: str, frame: pl.DataFrame, created: set[str] | None = None) -> None:
     """Create table ``name`` from ``frame`` or, once in ``created``, add its rows."""
-    con.register("frame", frame.to_arrow())
+    # as string views, which DuckDB reads without the copy to large strings
+    con.register("frame", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
         if created is not None and name in created:
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM frame")
