@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 
 from rules import Accounts, Catalog
-from rules.money import INT64_MAX, ROUNDING_METHODS, nanos_to_arrow, round_nanos
+from rules.money import ROUNDING_METHODS, nanos_to_arrow, round_nanos
 
 from . import cycle
 from . import schema as s
@@ -150,7 +150,7 @@ def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of, ha
     rate, unit = slot["rate"][o_slot], slot["unit"][o_slot]
     # A part whose exact cost would leave 64-bit integers makes its event unrated
     # (`overflow`) instead of stopping the batch.
-    too_big = o_billed > (INT64_MAX // 4) // np.maximum(rate, 1)
+    too_big = o_billed > slot["max_billed"][o_slot]
     overflow = np.zeros(n, dtype=bool)
     if too_big.any():
         overflow[row[too_big]] = True

@@ -13,7 +13,7 @@ import polars as pl
 
 from rules import Catalog, DeckCharge
 from rules.catalog import Band, Rate
-from rules.money import ROUNDING_METHODS, minor_units, to_nanos
+from rules.money import INT64_MAX, ROUNDING_METHODS, minor_units, to_nanos
 from rules.units import RATE_UNITS, parse_increments
 
 from .calendar import ALWAYS, build_calendar, from_micros, micros
@@ -303,6 +303,9 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
             "rate": np.array([s[1] for s in slot_rows], dtype=np.int64),
             "unit": np.array([s[2] for s in slot_rows], dtype=np.int64),
             "increment": np.array([s[3] for s in slot_rows], dtype=np.int64),
+            # the most units whose exact cost (rate x units) stays well inside 64 bits
+            "max_billed": np.array([(INT64_MAX // 4) // max(s[1], 1) for s in slot_rows],
+                                   dtype=np.int64),
         },
         cgrates_decimals=model.rounding.decimals if model.rounding.profile == "cgrates" else None,
     )
