@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -315,9 +316,10 @@ def _usage_lines(con, rated: list[str]):
 LINES_PER_BATCH = 100_000  # usage lines taken from the database at a time
 
 
-def _customer_parts(batches) -> Iterator[pl.DataFrame]:
+def _customer_parts(batches) -> Iterator[tuple[pl.DataFrame, bool]]:
     """Usage lines sorted by customer, in parts of whole customers: each part ends with
-    the customer its LINES_PER_PART-th line belongs to. At least one part, maybe empty."""
+    the customer its LINES_PER_PART-th line belongs to. At least one part, maybe empty;
+    each with whether it is the last."""
     held: list[pl.DataFrame] = []
     size = 0
     for batch in batches:
@@ -330,9 +332,9 @@ def _customer_parts(batches) -> Iterator[pl.DataFrame]:
             if not len(begins):  # that customer may go on in the next batch
                 break
             cut = LINES_PER_PART + int(begins[0])
-            yield lines[:cut]
+            yield lines[:cut], False  # the rest, from a new customer, is still to come
             held, size = [lines[cut:]], len(lines) - cut
-    yield pl.concat(held) if held else pl.DataFrame(schema=USAGE_LINE_SCHEMA)
+    yield (pl.concat(held) if held else pl.DataFrame(schema=USAGE_LINE_SCHEMA)), True
 
 
 def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list[str],
@@ -350,26 +352,34 @@ def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list
     other = pl.concat([cycle_priced_lines(con, catalog, rated),
                        daily_rounding_lines(con, catalog, accounts, rated),
                        _recurring_lines(catalog, accounts, seen, as_of)], how="diagonal")
-    # the usage lines stream from ``con`` while the tables are written through another
-    # connection to the same database
+    parts = _customer_parts(_usage_lines(con, rated))
+
+    def read_part() -> tuple[pl.DataFrame, bool]:
+        part, last = next(parts)
+        return part.cast(USAGE_LINE_SCHEMA).rechunk(), last
+
+    # The next part is read from ``con`` on a thread while this one is priced and written
+    # through another connection to the same database: reading is mostly one core's work,
+    # and so is pricing, so the two overlap on two cores.
     writer = con.cursor()
     created: set[str] = set()
-    parts = _customer_parts(_usage_lines(con, rated))
-    part = next(parts)
-    while part is not None:
-        following = next(parts, None)
-        # the other lines of the customers up to this part's last (the last part: all left)
-        mine = (pl.lit(True) if following is None else
-                (pl.col("customer_id") <= part["customer_id"][-1]).fill_null(False))
-        usage = part.cast(USAGE_LINE_SCHEMA)
-        if len(priced_by_period):
-            usage = usage.join(priced_by_period, on=["plan_id", "service"], how="anti",
-                               maintain_order="left")
-        frames = _bill_frames(usage, other.filter(mine), catalog, accounts)
-        other = other.filter(~mine)
-        for name, frame in frames.items():
-            _append(writer, name, frame, created=created)
-        part = following
+    with ThreadPoolExecutor(1) as reader:
+        pending = reader.submit(read_part)
+        last = False
+        while not last:
+            usage, last = pending.result()
+            if not last:
+                pending = reader.submit(read_part)
+            # the other lines of the customers up to this part's last (the last: all left)
+            mine = (pl.lit(True) if last else
+                    (pl.col("customer_id") <= usage["customer_id"][-1]).fill_null(False))
+            if len(priced_by_period):
+                usage = usage.join(priced_by_period, on=["plan_id", "service"], how="anti",
+                                   maintain_order="left")
+            frames = _bill_frames(usage, other.filter(mine), catalog, accounts)
+            other = other.filter(~mine)
+            for name, frame in frames.items():
+                _append(writer, name, frame, created=created)
     writer.close()
 
 

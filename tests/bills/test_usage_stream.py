@@ -52,7 +52,8 @@ def test_parts_hold_whole_customers(monkeypatch, per_part):
     customers = ["a"] * 7 + ["b"] + ["c"] * 2 + ["d"] * 12 + [None] * 3
     lines = pl.DataFrame({"customer_id": customers, "n": range(len(customers))})
     batches = lines.to_arrow().to_batches(max_chunksize=4)
-    parts = list(_customer_parts(batches))
+    parts, last = zip(*_customer_parts(batches), strict=True)
+    assert last == (False,) * (len(parts) - 1) + (True,)
     assert pl.concat(parts).equals(lines)
     seen = [set(p["customer_id"].to_list()) for p in parts]
     for k, part in enumerate(parts[:-1]):  # every part but the last is at least full
@@ -61,5 +62,6 @@ def test_parts_hold_whole_customers(monkeypatch, per_part):
 
 
 def test_no_usage_gives_one_empty_part():
-    (part,) = _customer_parts([])
+    ((part, last),) = _customer_parts([])
+    assert last
     assert part.is_empty() and part.schema == pl.Schema(USAGE_LINE_SCHEMA)
