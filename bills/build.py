@@ -250,7 +250,7 @@ def _bill_taxes(parts: list, row_bill: np.ndarray, places: np.ndarray, method: s
     return frame, bill_tax
 
 
-LINES_PER_PART = 1_000_000  # usage lines priced at a time (bounds memory, not results)
+LINES_PER_PART = 500_000  # usage lines priced at a time (bounds memory, not results)
 
 
 def _bill_frames(usage: pl.DataFrame, other: pl.DataFrame, catalog: Catalog,
