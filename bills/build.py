@@ -358,13 +358,19 @@ def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list
         part, last = next(parts)
         return part.cast(USAGE_LINE_SCHEMA).rechunk(), last
 
-    # The next part is read from ``con`` on a thread while this one is priced and written
-    # through another connection to the same database: reading is mostly one core's work,
-    # and so is pricing, so the two overlap on two cores.
     writer = con.cursor()
     created: set[str] = set()
-    with ThreadPoolExecutor(1) as reader:
+
+    def write_part(frames: dict[str, pl.DataFrame]) -> None:
+        for name, frame in frames.items():
+            _append(writer, name, frame, created=created)
+
+    # Three stages overlap, each on its own thread: the next part is read from ``con``,
+    # this one is priced, the one before is written through another connection to the
+    # same database. Reading and pricing are mostly one core's work each.
+    with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as written:
         pending = reader.submit(read_part)
+        writing = written.submit(lambda: None)
         last = False
         while not last:
             usage, last = pending.result()
@@ -378,8 +384,9 @@ def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list
                                    maintain_order="left")
             frames = _bill_frames(usage, other.filter(mine), catalog, accounts)
             other = other.filter(~mine)
-            for name, frame in frames.items():
-                _append(writer, name, frame, created=created)
+            writing.result()  # in order, and one part waiting to be written at most
+            writing = written.submit(write_part, frames)
+        writing.result()
     writer.close()
 
 
