@@ -46,6 +46,16 @@ def test_database_order_is_the_polars_sort():
     assert streamed.equals(resorted)
 
 
+def test_unknown_lateness_is_usage_like_on_time():
+    con = duckdb.connect()
+    rows = rated_rows().head(1)
+    con.register("rated_frame", pl.concat([rows.with_columns(late=pl.lit(v))
+                                           for v in (False, None, True)]).to_arrow())
+    con.execute("CREATE VIEW rated_usage AS SELECT * FROM rated_frame")
+    lines = pl.concat([pl.from_arrow(b) for b in _usage_lines(con, ["rated.parquet"])])
+    assert lines.select("line_type", "events").rows() == [("late_usage", 1), ("usage", 2)]
+
+
 @pytest.mark.parametrize("per_part", [1, 3, 10, 1000])
 def test_parts_hold_whole_customers(monkeypatch, per_part):
     monkeypatch.setattr(bills.build, "LINES_PER_PART", per_part)
