@@ -79,7 +79,7 @@ class Spans:
 
 
 SPAN_CHUNKS = 64  # rows split in this many chunks, each writing its spans in its own room
-ROOM_PER_ROW = 3  # spans room per row at first: voice splits in a block, the rest, a band
+ROOM_PER_ROW = 3  # room per row at first: a call's first block, its seconds, a band change
 
 
 def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.ndarray,
