@@ -49,7 +49,7 @@ def subscription_of(usage: pl.DataFrame, accounts: Accounts) -> pl.DataFrame:
     """Per event (in order): the plan and customer of the subscription in force at its
     start, null where none is. Subscribers with one subscription take it by a plain join;
     the others by an as-of join on the instant."""
-    subs = accounts.subscriptions.select(
+    subs = accounts.subscriptions_of(usage["subscriber_id"].unique().drop_nulls()).select(
         "subscriber_id", "plan_id", "customer_id", pl.col("start").fill_null(EARLIEST), "end")
     events = usage.select("subscriber_id", "started_at")
     several = subs.group_by("subscriber_id").len().filter(pl.col("len") > 1)["subscriber_id"]

@@ -48,8 +48,10 @@ subscription that does not follow another one without a gap is refused.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -196,6 +198,19 @@ class Accounts:
 
     def customer(self, customer_id: str) -> Customer:
         return self.customers.get(customer_id) or Customer(id=customer_id)
+
+    def subscriptions_of(self, subscribers: Iterable[str]) -> pl.DataFrame:
+        """The subscriptions of ``subscribers`` (a bucket's), in table order per subscriber:
+        looked up by id, so a bucket costs what it holds, not what all accounts hold."""
+        rows = self._rows_by_subscriber
+        return self.subscriptions[[i for s in subscribers for i in rows.get(s, ())]]
+
+    @cached_property
+    def _rows_by_subscriber(self) -> dict[str, list[int]]:
+        rows: dict[str, list[int]] = {}
+        for i, subscriber in enumerate(self.subscriptions["subscriber_id"].to_list()):
+            rows.setdefault(subscriber, []).append(i)
+        return rows
 
 
 _CSV_COLUMNS = ("subscriber_id", "plan_id", "customer_id", "timezone", "currency",

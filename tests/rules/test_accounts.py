@@ -147,3 +147,15 @@ def test_a_change_must_follow_another_subscription_without_a_gap(tmp_path, catal
     (problem,) = info.value.problems
     assert problem.where == f"{path}:3"
     assert "needs another subscription of 'S1' ending at this start" in problem.what
+
+
+def test_subscriptions_of_some_subscribers(tmp_path, catalog):
+    path = tmp_path / "accounts.csv"
+    path.write_text("subscriber_id,plan_id,start,end\n"
+                    "S1,basic,,2026-03-01T00:00:00Z\nS2,pro,,\n"
+                    "S1,pro,2026-03-01T00:00:00Z,\nS3,basic,,\n")
+    accounts = load_accounts(path, catalog)
+    got = accounts.subscriptions_of(["S1", "S9", "S3"])
+    assert got.select("subscriber_id", "plan_id").rows() == [
+        ("S1", "basic"), ("S1", "pro"), ("S3", "basic")]
+    assert accounts.subscriptions_of([]).height == 0
