@@ -149,13 +149,17 @@ def _price_bills(lines: pl.DataFrame, bill: np.ndarray, catalog: Catalog,
     # a tax case per line: the ordered taxes of its plan, service and customer's standing
     situation = lines.select("plan_id", "service").with_columns(
         standing=pl.Series(bill_standing[bill], dtype=pl.Int64))
-    case_keys = situation.unique(maintain_order=True)
+    # one group-by gives the cases (in order of first line) and each case's lines
+    cases = situation.with_row_index("row").group_by(
+        "plan_id", "service", "standing", maintain_order=True).agg("row")
     case_taxes_of = [applicable(plans[plan_id].taxes, catalog.model.taxes, standing[k][0],
                                 list(standing[k][1]), service)
-                     for plan_id, service, k in case_keys.iter_rows()]
-    case = situation.join(case_keys.with_row_index("case"),
-                          on=["plan_id", "service", "standing"], how="left",
-                          maintain_order="left")["case"].to_numpy()
+                     for plan_id, service, k in cases.drop("row").iter_rows()]
+    # a line with no service has no case (-1), so it is not taxed
+    numbers = np.where(cases["service"].is_null().to_numpy(), -1, np.arange(len(cases)))
+    case = np.empty(len(bill), dtype=np.int64)
+    case[cases["row"].explode().to_numpy()] = np.repeat(
+        numbers, cases["row"].list.len().to_numpy())
 
     # tax rows: every line (line scope), or each bill's sum per case (invoice scope)
     if per_line:
@@ -185,7 +189,7 @@ def _price_bills(lines: pl.DataFrame, bill: np.ndarray, catalog: Catalog,
     keys = heads.select(BILL_KEYS)
     subtotal = np.add.reduceat(amount, first) if n_bills else amount[:0]
     discount = np.add.reduceat(line_discount, first) if n_bills else amount[:0]
-    tax = np.array([int(t) for t in bill_tax], dtype=np.int64)
+    tax = bill_tax
     bills = keys.with_columns(
         lines=pl.Series(np.diff(np.append(first, len(bill))), dtype=pl.Int64),
         events=pl.Series(np.add.reduceat(lines["events"].to_numpy(), first)
@@ -214,15 +218,14 @@ def _price_bills(lines: pl.DataFrame, bill: np.ndarray, catalog: Catalog,
 def _bill_taxes(parts: list, row_bill: np.ndarray, places: np.ndarray, method: str,
                 n_bills: int) -> tuple[pl.DataFrame, np.ndarray]:
     """Each bill's total of each tax (rounded once to the currency; inclusive bases too)
-    and each bill's exclusive tax, in minor units."""
+    and each bill's exclusive tax, in minor units (int64)."""
     rnd = rounder(method)
-    out = {"bill": [], "tax_name": [], "tax_rate": [], "base": [], "tax": [],
-           "inclusive": []}
+    money = pl.Decimal(38, 9)
+    frames = []
     by_name: dict[str, list] = {}
     for p in parts:
         by_name.setdefault(p.tax.name, []).append(p)
-    bill_tax = np.zeros(n_bills, dtype=object)
-    scale = np.frompyfunc(lambda v, p: round_decimal(v.scaleb(-p), 9), 2, 1)  # to units
+    bill_tax = np.zeros(n_bills, dtype=np.int64)
     for name, found in by_name.items():
         tax = found[0].tax
         bills = np.concatenate([row_bill[p.rows] for p in found])
@@ -232,22 +235,34 @@ def _bill_taxes(parts: list, row_bill: np.ndarray, places: np.ndarray, method: s
         base = np.add.reduceat(np.concatenate([p.base for p in found])[order], starts)
         part = rnd(np.add.reduceat(np.concatenate([p.part for p in found])[order], starts))
         where = bills[starts]
+        step = 10 ** (9 - places[where])  # nanos per minor unit
+        part = np.array([int(v) for v in part], dtype=np.int64)  # rounded: integers
         if tax.inclusive:
-            base = rnd(base)
+            base = np.array([int(v) for v in rnd(base)], dtype=np.int64) * step
         else:
             bill_tax[where] += part
-        out["bill"] += where.tolist()
-        out["tax_name"] += [name] * len(where)
-        out["tax_rate"] += [Decimal(tax.rate)] * len(where)
-        out["base"] += scale(base, places[where]).tolist()
-        out["tax"] += scale(part, places[where]).tolist()
-        out["inclusive"] += [tax.inclusive] * len(where)
-    money = pl.Decimal(38, 9)
-    frame = pl.DataFrame(out, schema={"bill": pl.Int64, "tax_name": pl.String,
-                                      "tax_rate": money, "base": money, "tax": money,
-                                      "inclusive": pl.Boolean}).sort("bill",
-                                                                     maintain_order=True)
-    return frame, bill_tax
+            base = _to_nanos(base, places[where])  # exclusive bases may have fractions
+        # integer nanos rather than lists of Decimals, which Polars converts slowly
+        frames.append(pl.DataFrame({
+            "bill": pl.Series(where, dtype=pl.Int64),
+            "tax_name": pl.Series([name], dtype=pl.String).gather(np.zeros_like(where)),
+            "tax_rate": pl.Series([Decimal(tax.rate)], dtype=money).gather(
+                np.zeros_like(where)),
+            "base": pl.from_arrow(nanos_to_arrow(base)),
+            "tax": pl.from_arrow(nanos_to_arrow(part * step)),
+            "inclusive": pl.Series([tax.inclusive], dtype=pl.Boolean).gather(
+                np.zeros_like(where))}))
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema={
+        "bill": pl.Int64, "tax_name": pl.String, "tax_rate": money, "base": money,
+        "tax": money, "inclusive": pl.Boolean})
+    return frame.sort("bill", maintain_order=True), bill_tax
+
+
+def _to_nanos(units: np.ndarray, places: np.ndarray) -> np.ndarray:
+    """Decimals in minor units (``places`` decimals per unit) as int64 nanos, rounded half
+    up at the ninth decimal."""
+    return np.array([int(round_decimal(v.scaleb(9 - int(p)), 0))
+                     for v, p in zip(units, places, strict=True)], dtype=np.int64)
 
 
 LINES_PER_PART = 500_000  # usage lines priced at a time (bounds memory, not results)
