@@ -538,8 +538,7 @@ def _svg(sizes: list[int], kinds: list[str], cell: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-# issue 5's targets, judged on the records: (what, size, test of the rows by kind -> text, met)
-GB = 10**9 / 2**20  # MiB in a (decimal) gigabyte
+GB = 10**9 / 2**20  # MiB in a (decimal) gigabyte, as issue 5's memory targets count
 
 
 def targets(records: list[dict]) -> list[str]:
@@ -565,18 +564,16 @@ def targets(records: list[dict]) -> list[str]:
     row("in memory, full tariff, 10M: ≥ 5M events/s", [(ten, "ratecycle_mem")],
         lambda: f"{ten['ratecycle_mem']['events_per_s']:,} events/s",
         lambda: ten["ratecycle_mem"]["events_per_s"] >= 5_000_000)
-    row("simple deck in memory, 10M month: ≥ 5× DuckDB SQL",
-        [(ten, "ratecycle_deck_mem"), (ten, "duckdb_deck_mem")],
-        lambda: f"{wall(ten, 'duckdb_deck_mem') / wall(ten, 'ratecycle_deck_mem'):.2f}× "
-                f"({wall(ten, 'ratecycle_deck_mem'):.2f} s against "
-                f"{wall(ten, 'duckdb_deck_mem'):.2f} s)",
-        lambda: wall(ten, "duckdb_deck_mem") >= 5 * wall(ten, "ratecycle_deck_mem"))
-    row("end to end, 10M: ≥ 2× DuckDB SQL writing the same columns",
-        [(ten, "ratecycle_e2e"), (ten, "duckdb_e2e")],
-        lambda: f"{wall(ten, 'duckdb_e2e') / wall(ten, 'ratecycle_e2e'):.2f}× "
-                f"({wall(ten, 'ratecycle_e2e'):.2f} s against {wall(ten, 'duckdb_e2e'):.2f} s;"
-                f" {ten['ratecycle_e2e']['ratio_to_floor']:.2f}× the floor)",
-        lambda: wall(ten, "duckdb_e2e") >= 2 * wall(ten, "ratecycle_e2e"))
+    def faster(target: str, ours: str, theirs: str, times: float, aside=lambda: "") -> None:
+        row(target, [(ten, ours), (ten, theirs)],
+            lambda: f"{wall(ten, theirs) / wall(ten, ours):.2f}× ({wall(ten, ours):.2f} s "
+                    f"against {wall(ten, theirs):.2f} s{aside()})",
+            lambda: wall(ten, theirs) >= times * wall(ten, ours))
+
+    faster("simple deck in memory, 10M month: ≥ 5× DuckDB SQL", "ratecycle_deck_mem",
+           "duckdb_deck_mem", 5)
+    faster("end to end, 10M: ≥ 2× DuckDB SQL writing the same columns", "ratecycle_e2e",
+           "duckdb_e2e", 2, lambda: f"; {ten['ratecycle_e2e']['ratio_to_floor']:.2f}× the floor")
     row("end to end, 10M: peak memory ≤ 3 GB", [(ten, "ratecycle_e2e")],
         lambda: f"{ten['ratecycle_e2e']['peak_mib'] / GB:.2f} GB",
         lambda: ten["ratecycle_e2e"]["peak_mib"] <= 3 * GB)
