@@ -32,7 +32,7 @@ from rules.money import (
 )
 
 from .credits import carry_credits
-from .discounts import apply, bill_starts, in_force
+from .discounts import apply, in_force
 from .recurring import recurring_items
 from .schema import (
     BILL_KEYS,
@@ -109,13 +109,13 @@ def _recurring_lines(catalog: Catalog, accounts: Accounts | None, seen: list[tup
     return pl.DataFrame(rows, schema=RECURRING_LINE_SCHEMA)
 
 
-def _price_bills(lines: pl.DataFrame, bill: np.ndarray, catalog: Catalog,
-                 accounts: Accounts | None):
+def _price_bills(lines: pl.DataFrame, bill: np.ndarray, first_line: np.ndarray,
+                 catalog: Catalog, accounts: Accounts | None):
     """Discounts and taxes per bill (customer, period, currency): (lines, bills, taxes,
     discounts). Lines keep their rounded amount; discounts and taxes are rounded as the
     catalog declares, and a bill's total is exactly lines - discounts + exclusive taxes.
-    Lines come sorted by bill (``bill``: each line's bill number); amounts are worked in
-    each currency's minor units."""
+    Lines come sorted by bill (``bill``: each line's bill number, ``first_line``: its
+    bill's first line); amounts are worked in each currency's minor units."""
     plans = {p.id: p for p in catalog.model.plans}
     rounding = catalog.model.rounding
     per_line = rounding.tax_scope == "line"
@@ -143,7 +143,7 @@ def _price_bills(lines: pl.DataFrame, bill: np.ndarray, catalog: Catalog,
             standing_of[customer_id] = standing.index(key)
         bill_standing[k] = standing_of.get(customer_id, 0)
     taxable = amount.copy()
-    applied = apply(lines, bill, held, taxable, places, catalog, rounding.line)
+    applied = apply(lines, bill, first_line, held, taxable, places, catalog, rounding.line)
     line_discount = amount - taxable
 
     # a tax case per line: the ordered taxes of its plan, service and customer's standing
@@ -189,15 +189,14 @@ def _price_bills(lines: pl.DataFrame, bill: np.ndarray, catalog: Catalog,
     keys = heads.select(BILL_KEYS)
     subtotal = np.add.reduceat(amount, first) if n_bills else amount[:0]
     discount = np.add.reduceat(line_discount, first) if n_bills else amount[:0]
-    tax = bill_tax
     bills = keys.with_columns(
         lines=pl.Series(np.diff(np.append(first, len(bill))), dtype=pl.Int64),
         events=pl.Series(np.add.reduceat(lines["events"].to_numpy(), first)
                          if n_bills else [], dtype=pl.Int64),
         subtotal=pl.from_arrow(nanos_to_arrow(subtotal * step)),
         discount=pl.from_arrow(nanos_to_arrow(discount * step)),
-        tax=pl.from_arrow(nanos_to_arrow(tax * step)),
-        total=pl.from_arrow(nanos_to_arrow((subtotal - discount + tax) * step)))
+        tax=pl.from_arrow(nanos_to_arrow(bill_tax * step)),
+        total=pl.from_arrow(nanos_to_arrow((subtotal - discount + bill_tax) * step)))
     taxes = keys[taxes["bill"].to_numpy()].with_columns(
         tax_name=taxes["tax_name"], tax_rate=taxes["tax_rate"].cast(money),
         base=taxes["base"].cast(money), tax=taxes["tax"].cast(money),
@@ -265,6 +264,12 @@ def _to_nanos(units: np.ndarray, places: np.ndarray) -> np.ndarray:
                      for v, p in zip(units, places, strict=True)], dtype=np.int64)
 
 
+def _bill_starts(bill: np.ndarray) -> np.ndarray:
+    """Each line's bill's first line, for lines sorted by bill (a bill's lines adjoin)."""
+    begins = np.flatnonzero(np.diff(bill, prepend=-1))
+    return np.repeat(begins, np.diff(np.append(begins, len(bill))))
+
+
 LINES_PER_PART = 500_000  # usage lines priced at a time (bounds memory, not results)
 
 
@@ -279,10 +284,10 @@ def _bill_frames(usage: pl.DataFrame, other: pl.DataFrame, catalog: Catalog,
     else:  # usage alone comes sorted; in one chunk, the numpy work below copies nothing
         lines = lines.rechunk()
     bill = lines.select(pl.struct(BILL_KEYS).rle_id()).to_series().to_numpy()
-    first = bill_starts(bill)
+    start = _bill_starts(bill)
     lines = _round_lines(lines, catalog).with_columns(
-        line_no=pl.Series(np.arange(len(bill)) - first, dtype=pl.Int64))
-    lines, bills, taxes, discounts = _price_bills(lines, bill, catalog, accounts)
+        line_no=pl.Series(np.arange(len(bill)) - start, dtype=pl.Int64))
+    lines, bills, taxes, discounts = _price_bills(lines, bill, start, catalog, accounts)
     lines, bills, balances = carry_credits(lines, bills)
     window = catalog.model.collection_window_hours
     # when the period closes: usage ingested from then on goes on a later bill

@@ -36,20 +36,15 @@ def in_force(catalog: Catalog, accounts: Accounts | None, customer_id: str, zone
     return sorted(found, key=lambda d: (d[1].order, d[0]))
 
 
-def bill_starts(bill: np.ndarray) -> np.ndarray:
-    """Each line's bill's first line, for lines sorted by bill (a bill's lines adjoin)."""
-    begins = np.flatnonzero(np.diff(bill, prepend=-1))
-    return np.repeat(begins, np.diff(np.append(begins, len(bill))))
-
-
-def apply(lines: pl.DataFrame, bill: np.ndarray, held: list[list[str]], taxable: np.ndarray,
-          places: np.ndarray, catalog: Catalog, method: str) -> list[tuple]:
+def apply(lines: pl.DataFrame, bill: np.ndarray, start: np.ndarray, held: list[list[str]],
+          taxable: np.ndarray, places: np.ndarray, catalog: Catalog,
+          method: str) -> list[tuple]:
     """Reduce ``taxable`` (minor units per line, lines in bill order; ``bill``: each line's
-    bill, ``held``: each bill's discounts in force) in place, one discount at a time in the
-    stacking order, each on what the previous ones left. Returns (discount id, line
-    indices, amounts) for the lines each discount reduced."""
+    bill, ``start``: its bill's first line, ``held``: each bill's discounts in force) in
+    place, one discount at a time in the stacking order, each on what the previous ones
+    left. Returns (discount id, line indices, amounts) for the lines each discount
+    reduced."""
     applied = []
-    start = bill_starts(bill)
     ids = sorted({name for names in held for name in names},
                  key=lambda name: (catalog.model.discounts[name].order, name))
     for name in ids:
