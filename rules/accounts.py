@@ -236,6 +236,7 @@ def _from_table(frame: pl.DataFrame, where) -> tuple[dict, list[Problem]]:
     """A flat table -> the YAML shape, customers merged (their columns must agree)."""
     problems = []
     customers: dict[str, dict] = {}
+    described_at: dict[str, str] = {}  # the line that first describes each customer
     subscriptions = []
     for i, row in enumerate(frame.iter_rows(named=True)):
         row = {k: (v.strip() if isinstance(v, str) else v) or None for k, v in row.items()}
@@ -246,17 +247,18 @@ def _from_table(frame: pl.DataFrame, where) -> tuple[dict, list[Problem]]:
             problems += [Problem(where(i), what) for what in empty]
             continue
         customer = _customer(customer_id, row)
-        earlier = customers.get(customer_id)
-        if earlier is not None and {k: v for k, v in earlier.items() if k != "_where"} != customer:
+        if customer_id in customers and customers[customer_id] != customer:
             problems.append(Problem(where(i), f"customer {customer_id!r} has other zone, "
                                     "currency, jurisdiction or cycle than on an earlier row"))
-        customers.setdefault(customer_id, {**customer, "_where": where(i)})
+        customers.setdefault(customer_id, customer)
+        described_at.setdefault(customer_id, where(i))
         subscriptions.append({"subscriber": subscriber, "customer": customer_id,
                               "plan": row["plan_id"], "start": row.get("start"),
                               "end": row.get("end"), "_where": where(i),
                               **{k: row[k] for k in ("trial_months", "trial_days", "change")
                                  if row.get(k)}})
-    return {"customers": list(customers.values()), "subscriptions": subscriptions}, problems
+    return {"customers": [{**c, "_where": described_at[cid]} for cid, c in customers.items()],
+            "subscriptions": subscriptions}, problems
 
 
 def _read(path: Path) -> tuple[dict, list[Problem]]:
