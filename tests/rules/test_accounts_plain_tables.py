@@ -5,25 +5,9 @@ must still be reported row by row."""
 import polars as pl
 import pytest
 
-from rules import AccountsError, load_accounts, load_catalog
+from rules import AccountsError, load_accounts
 from rules.accounts import _plain_holdings, _row_by_row
 
-CATALOG = """\
-catalog: 1
-currency: EUR
-discounts:
-  loyal: {kind: percentage, value: "0.10"}
-  staff: {kind: percentage, value: "0.20"}
-plans:
-  - id: basic
-    default: true
-    charges: [{service: sms, rate: "0.05", per: message}]
-  - id: pro
-    charges: [{service: sms, rate: "0.01", per: message}]
-  - id: dollars
-    currency: USD
-    charges: [{service: sms, rate: "0.01", per: message}]
-"""
 TABLE = """\
 subscriber_id,plan_id,customer_id,timezone,currency,tax_jurisdiction,discounts,cycle,anchor
 S1,basic,,,,,,,
@@ -32,12 +16,6 @@ S3,basic,ACME,Europe/Berlin,EUR,DE,loyal; staff,monthly,2026-01-15T00:00
 S4,dollars,,America/New_York,USD,,,quarterly,
 S5,pro,,,,,staff,,
 """
-
-
-@pytest.fixture
-def catalog(tmp_path):
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    return load_catalog(tmp_path / "catalog.yaml")
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
