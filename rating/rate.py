@@ -105,8 +105,6 @@ def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.nda
         if (written >= 0).all():
             break
         per_row *= 2
-    if (written == room[1:] - room[:-1]).all():
-        return Spans(*out, counts, status, first)
     kept = [slice(a, a + w) for a, w in zip(room[:-1].tolist(), written.tolist(), strict=True)]
     return Spans(*(np.concatenate([o[k] for k in kept]) for o in out), counts, status, first)
 
