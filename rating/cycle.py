@@ -27,18 +27,61 @@ COUNTER_KEYS = ["subscriber_id", "usage_period_start", "plan_id"]
 
 
 @dataclass(frozen=True)
+class Counters:
+    """What places a batch's events in their counters, per event as integers: the
+    subscriber (a code dense in the batch), the start of the event's own billing period
+    (µs), its plan (a place in ``plan_ids``, -1: none) and its start (µs); and, to name a
+    counter to earlier batches, the subscriber ids and own period starts themselves."""
+
+    subscriber: np.ndarray
+    period: np.ndarray
+    plan: np.ndarray
+    at: np.ndarray
+    event_id: pl.Series
+    subscriber_id: pl.Series
+    own_start: pl.Series
+    plan_ids: list[str]
+
+    def in_order(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``rows`` in consumption order: by counter (subscriber, own period, plan), then
+        start, then event id. Returns the rows in that order, each one's counter (numbered
+        from 0 in that order) and whether it is its counter's first."""
+        keys = (self.subscriber[rows], self.period[rows], self.plan[rows], self.at[rows])
+        order = pl.DataFrame({"s": keys[0], "p": keys[1], "q": keys[2], "a": keys[3],
+                              "row": rows}).sort("s", "p", "q", "a")["row"].to_numpy(writable=True)
+        s, p, q, a = (k[order] for k in (self.subscriber, self.period, self.plan, self.at))
+        same = (s[1:] == s[:-1]) & (p[1:] == p[:-1]) & (q[1:] == q[:-1])
+        tie = same & (a[1:] == a[:-1])
+        if tie.any():  # events of one counter starting together go in event id order
+            run = np.cumsum(np.append(True, ~tie)) - 1
+            (at,) = np.nonzero(np.bincount(run)[run] > 1)
+            order[at] = pl.DataFrame({"run": run[at], "event_id": self.event_id.gather(
+                order[at]), "row": order[at]}).sort("run", "event_id")["row"].to_numpy()
+        first = np.append(True, ~same) if len(order) else np.zeros(0, dtype=bool)
+        return order, np.cumsum(first) - 1, first
+
+    def names(self, heads: np.ndarray) -> pl.DataFrame:
+        """COUNTER_KEYS and ``counter`` of the counters whose first rows are ``heads``."""
+        plan = pl.Series(self.plan_ids, dtype=pl.String).gather(self.plan[heads])
+        return pl.DataFrame({"subscriber_id": self.subscriber_id.gather(heads),
+                             "usage_period_start": self.own_start.gather(heads),
+                             "plan_id": plan, "counter": np.arange(len(heads))})
+
+
+@dataclass(frozen=True)
 class Draws:
     covered: np.ndarray  # units of each event covered by bundles
     waive_connect: np.ndarray  # the event is wholly covered by a bundle that waives it
     column: pl.Series  # per event: [{bundle, quantity}], empty when none
 
 
-def draw(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, band: pl.Series,
-         destination: pl.Series, billed: np.ndarray, rated: np.ndarray, catalog: Catalog,
+def draw(counters: Counters, service: pl.Series, band: pl.Series, destination: pl.Series,
+         billed: np.ndarray, rated: np.ndarray, catalog: Catalog,
          earlier: pl.DataFrame | None) -> Draws:
     """Draw each rated event's billed units from its plan's bundles, in time order."""
-    n = len(usage)
-    plans = {p.id: p for p in catalog.model.plans if p.bundles}
+    n = len(billed)
+    plan = counters.plan
+    plans = {k: p for k, p in enumerate(catalog.model.plans) if p.bundles}
 
     def none() -> Draws:
         return Draws(np.zeros(n, np.int64), np.zeros(n, bool),
@@ -46,44 +89,34 @@ def draw(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, band: pl.Se
 
     if not plans or not n:
         return none()
-    frame = pl.DataFrame({"subscriber_id": usage["subscriber_id"], "plan_id": plan,
-                          "usage_period_start": own_start, "service": usage["service"],
-                          "band": band, "destination": destination})
+    frame = pl.DataFrame({"service": service, "band": band, "destination": destination})
     eligible = np.zeros(n, dtype=np.uint64)
-    for plan_id, p in plans.items():
+    for k, p in plans.items():
+        held = (plan == k) & rated
         for b, bundle in enumerate(p.bundles):
-            cond = (pl.col("plan_id") == plan_id) & (pl.col("service") == bundle.service)
+            cond = pl.col("service") == bundle.service
             if bundle.destinations:
                 cond &= pl.col("destination").is_in(bundle.destinations)
             if bundle.bands:
                 cond &= pl.col("band").is_in(bundle.bands)
-            hit = frame.select(cond.fill_null(False)).to_series().to_numpy() & rated
+            hit = frame.select(cond.fill_null(False)).to_series().to_numpy() & held
             eligible |= np.where(hit, np.uint64(1 << b), np.uint64(0))
     if not eligible.any():
         return none()
     # Counters draw independently, so each counter's events in time order is the order of
-    # consumption: one sort of the eligible rows by counter, then start and event id.
-    rows = np.flatnonzero(eligible)
-    part = frame.select(COUNTER_KEYS)[rows].with_columns(
-        started_at=usage["started_at"].gather(rows), event_id=usage["event_id"].gather(rows),
-        row=pl.Series(rows)).sort(*COUNTER_KEYS, "started_at", "event_id")
-    first = part.select(pl.any_horizontal(
-        pl.col(k).ne_missing(pl.col(k).shift(1)) for k in COUNTER_KEYS).fill_null(True))\
-        .to_series().to_numpy()
-    counter = np.cumsum(first) - 1
-    keys = part.filter(pl.Series(first)).select(COUNTER_KEYS)\
-        .with_columns(counter=pl.Series(np.arange(int(first.sum()))))
+    # consumption.
+    order, counter, first = counters.in_order(np.flatnonzero(eligible))
+    heads = order[first]
     width = max(len(p.bundles) for p in plans.values())
-    left = np.zeros((len(keys), width), dtype=np.int64)
-    for plan_id, p in plans.items():
-        at = (keys["plan_id"] == plan_id).fill_null(False).to_numpy()
+    left = np.zeros((len(heads), width), dtype=np.int64)
+    for k, p in plans.items():
+        at = plan[heads] == k
         for b, bundle in enumerate(p.bundles):
             left[at, b] = bundle.quantity
     if earlier is not None and len(earlier):
-        used = _earlier_draws(earlier, keys, plans)
+        used = _earlier_draws(earlier, counters.names(heads), plans)
         np.subtract.at(left, (used["counter"], used["b"]), used["quantity"])
         np.maximum(left, 0, out=left)
-    order = part["row"].to_numpy()
     sorted_take = np.zeros((len(order), width), dtype=np.int64)
     covered_sorted = draw_bundles(counter, eligible[order], billed[order], left, sorted_take)
     covered = np.zeros(n, dtype=np.int64)
@@ -94,22 +127,23 @@ def draw(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, band: pl.Se
                  _draws_column(take, plan, plans))
 
 
-def _bundle_table(plans: dict) -> tuple[dict, list[str], np.ndarray]:
-    """Plan -> offset of its bundles in one flat list; the flat names and waive flags."""
-    offset, names, waived = {}, [], []
-    for pid, p in plans.items():
-        offset[pid] = len(names)
+def _bundle_table(plans: dict) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Per plan code, the offset of its bundles in one flat list; the flat names and waive
+    flags."""
+    offset = np.zeros(max(plans, default=0) + 1, dtype=np.int64)
+    names, waived = [], []
+    for k, p in plans.items():
+        offset[k] = len(names)
         names += [b.name for b in p.bundles]
         waived += [b.connect_fee == "waived" for b in p.bundles]
     return offset, names, np.array(waived, dtype=bool)
 
 
-def _flat_draws(take: np.ndarray, plan: pl.Series, plans: dict):
+def _flat_draws(take: np.ndarray, plan: np.ndarray, plans: dict):
     """Every (event, flat bundle index, units) with units > 0, by event."""
     offset, names, waived = _bundle_table(plans)
-    first = plan.replace_strict(offset, default=0, return_dtype=pl.Int64).to_numpy()
     row, b = np.nonzero(take)
-    return row, first[row] + b, take[row, b], names, waived
+    return row, offset[plan[row]] + b, take[row, b], names, waived
 
 
 def _waived(take, plan, plans, covered, billed) -> np.ndarray:
@@ -132,7 +166,7 @@ def _draws_column(take, plan, plans) -> pl.Series:
 def _earlier_draws(earlier: pl.DataFrame, keys: pl.DataFrame, plans: dict) -> dict:
     """What earlier batches drew from each counter's bundles: counter, bundle index, units."""
     index = pl.DataFrame(
-        [(pid, b.name, k) for pid, p in plans.items() for k, b in enumerate(p.bundles)],
+        [(p.id, b.name, k) for p in plans.values() for k, b in enumerate(p.bundles)],
         schema={"plan_id": pl.String, "bundle": pl.String, "b": pl.Int64}, orient="row")
     used = (earlier.filter(pl.col("status") == "rated")
             .select(*COUNTER_KEYS, "bundles").explode("bundles").unnest("bundles")
@@ -174,13 +208,13 @@ def tier_of(tiers: Tiers, unit: int, x: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(x) > 0, np.searchsorted(bounds, x, side="left") + 1, 0)
 
 
-def graduated(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, tariff: np.ndarray,
-              charges: list, chargeable: np.ndarray, rated: np.ndarray,
-              earlier: pl.DataFrame | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def graduated(counters: Counters, tariff: np.ndarray, charges: list,
+              chargeable: np.ndarray, rated: np.ndarray, earlier: pl.DataFrame | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Price events of graduated charges by their place in the period's usage, in time order:
     an event's cost is G(before + q) - G(before), so a period's events sum to exactly the
     graduated price of its total. Returns (mask of such events, cost nanos, tier)."""
-    n = len(usage)
+    n = len(tariff)
     mask = np.zeros(n, dtype=bool)
     cost = np.zeros(n, dtype=np.int64)
     tier = np.zeros(n, dtype=np.int32)
@@ -191,26 +225,20 @@ def graduated(usage: pl.DataFrame, plan: pl.Series, own_start: pl.Series, tariff
         rows = np.flatnonzero((tariff == t) & rated)
         if not len(rows):
             continue
-        part = pl.DataFrame({"subscriber_id": usage["subscriber_id"][rows],
-                             "usage_period_start": own_start[rows], "plan_id": plan[rows],
-                             "started_at": usage["started_at"][rows],
-                             "event_id": usage["event_id"][rows],
-                             "q": chargeable[rows], "row": rows})
-        part = part.sort(*COUNTER_KEYS, "started_at", "event_id")
+        at, counter, first = counters.in_order(rows)
+        q = chargeable[at]
+        done = np.zeros(int(counter[-1]) + 1, dtype=np.int64)
         if earlier is not None and len(earlier):
-            done = (earlier.filter((pl.col("status") == "rated")
+            used = (earlier.filter((pl.col("status") == "rated")
                                    & (pl.col("service") == charge.service))
                     .group_by(COUNTER_KEYS)
-                    .agg(done=(pl.col("billed_quantity") - pl.col("bundle_quantity")).sum()))
-            part = part.join(done, on=COUNTER_KEYS, how="left", maintain_order="left")
-        else:
-            part = part.with_columns(done=pl.lit(0, pl.Int64))
-        part = part.with_columns(before=pl.col("done").fill_null(0)
-                                 + pl.col("q").cum_sum().over(COUNTER_KEYS) - pl.col("q"))
-        before = part["before"].to_numpy()
-        after = before + part["q"].to_numpy()
+                    .agg(done=(pl.col("billed_quantity") - pl.col("bundle_quantity")).sum())
+                    .join(counters.names(at[first]), on=COUNTER_KEYS))
+            done[used["counter"].to_numpy()] = used["done"].to_numpy()
+        so_far = np.cumsum(q) - q  # units of the events before, over all counters
+        before = so_far - so_far[first][counter] + done[counter]
+        after = before + q
         unit = charge.unit_size
-        at = part["row"].to_numpy()
         cost[at] = graduated_price(charge.tiers, unit, after) - graduated_price(
             charge.tiers, unit, before)
         tier[at] = tier_of(charge.tiers, unit, after)

@@ -45,12 +45,20 @@ def _chain_at(profiles: list[Profile], tenant, category, subject, at_us: int) ->
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 
 
-def subscription_of(usage: pl.DataFrame, accounts: Accounts) -> pl.DataFrame:
+def subscription_of(usage: pl.DataFrame, accounts: Accounts,
+                    plans: list[str] | None = None) -> pl.DataFrame:
     """Per event (in order): the plan and customer of the subscription in force at its
-    start, null where none is. Subscribers with one subscription take it by a plain join;
-    the others by an as-of join on the instant."""
+    start, null where none is; with ``plans`` (the catalog's plan ids), also ``plan``, the
+    plan's place in them (-1: none), found on the bucket's few subscriptions rather than on
+    every event. Subscribers with one subscription take it by a plain join; the others by
+    an as-of join on the instant."""
     subs = accounts.subscriptions_of(usage["subscriber_id"].unique().drop_nulls()).select(
         "subscriber_id", "plan_id", "customer_id", pl.col("start").fill_null(EARLIEST), "end")
+    carried = ["plan_id", "customer_id", "start", "end"]
+    if plans is not None:
+        subs = subs.with_columns(plan=pl.col("plan_id").replace_strict(
+            plans, range(len(plans)), default=-1, return_dtype=pl.Int64))
+        carried.append("plan")
     events = usage.select("subscriber_id", "started_at")
     several = subs.group_by("subscriber_id").len().filter(pl.col("len") > 1)["subscriber_id"]
     joined = events.join(subs.filter(~pl.col("subscriber_id").is_in(several.implode())),
@@ -64,35 +72,37 @@ def subscription_of(usage: pl.DataFrame, accounts: Accounts) -> pl.DataFrame:
             check_sortedness=False,  # both sides are sorted on the instants just above
         ).sort("_row")
         at = found["_row"].to_numpy()
-        joined = joined.with_columns(joined[c].scatter(at, found[c])
-                                     for c in ("plan_id", "customer_id", "start", "end"))
+        joined = joined.with_columns(joined[c].scatter(at, found[c]) for c in carried)
     live = pl.col("plan_id").is_not_null() & (pl.col("started_at") >= pl.col("start")) & (
         pl.col("end").is_null() | (pl.col("started_at") < pl.col("end")))
     return joined.select(
         plan_id=pl.when(live).then(pl.col("plan_id")),
         customer_id=pl.when(live).then(pl.col("customer_id")),
+        **({"plan": pl.when(live).then(pl.col("plan")).fill_null(-1)} if plans else {}),
     )
 
 
 def plan_candidates(usage: pl.DataFrame, catalog: Catalog, accounts: Accounts | None,
-                    held: pl.DataFrame | None = None) -> list[pl.Series]:
-    """K series of plan ids (null where a row has fewer candidates), tried in order.
-    ``held``: :func:`subscription_of` the usage, when the caller has it already."""
+                    held: pl.DataFrame | None = None) -> list[np.ndarray]:
+    """K arrays of plan codes (places in the catalog's plans; -1 where a row has fewer
+    candidates), tried in order. ``held``: :func:`subscription_of` the usage with the
+    catalog's plans, when the caller has it already."""
     n = len(usage)
-    default = catalog.default_plan.id if catalog.default_plan else None
-    if accounts is not None:
-        held = (held if held is not None else subscription_of(usage, accounts))["plan_id"]
+    ids = [p.id for p in catalog.model.plans]
+    default = ids.index(catalog.default_plan.id) if catalog.default_plan else -1
+    if accounts is not None and held is None:
+        held = subscription_of(usage, accounts, ids)
     profiles = list(catalog.model.profiles)
     if not profiles:  # the common case, vectorised: the account's plan, else the default
-        plan = pl.repeat(default, n, dtype=pl.String, eager=True).alias("plan_0")
         if held is None:
-            return [plan]
-        return [held.fill_null(default).alias("plan_0") if default else held.alias("plan_0")]
+            return [np.full(n, default, dtype=np.int64)]
+        plan = held["plan"].to_numpy()
+        return [np.where(plan >= 0, plan, default)]
     chains: list[list[str]] = [[] for _ in range(n)]
     keyed = usage.select("tenant", "category", "subscriber_id",
                          at=pl.col("started_at").dt.epoch("us")).with_row_index("row")
     if held is not None:
-        keyed = keyed.filter(held.is_null())
+        keyed = keyed.filter(held["plan"] < 0)
     for (tenant, category, subject), group in keyed.group_by(
             ["tenant", "category", "subscriber_id"]):
         instants = sorted({micros(p.from_) for p in profiles})
@@ -104,12 +114,14 @@ def plan_candidates(usage: pl.DataFrame, catalog: Catalog, accounts: Accounts | 
             if k not in cache:
                 cache[k] = _chain_at(profiles, tenant, category, subject, when)
             chains[row] = cache[k]
-    accounts_plan = held.to_list() if held is not None else [None] * n
+    code = {plan_id: k for k, plan_id in enumerate(ids)}
+    codes = [[code[p] for p in c] for c in chains]
+    accounts_plan = held["plan"].to_list() if held is not None else [-1] * n
     for row, plan in enumerate(accounts_plan):
-        if plan is not None:
-            chains[row] = [plan]
-        elif default is not None and default not in chains[row]:
-            chains[row] = [*chains[row], default]
-    depth = max((len(c) for c in chains), default=0)
-    return [pl.Series(f"plan_{k}", [c[k] if k < len(c) else None for c in chains],
-                      dtype=pl.String) for k in range(max(depth, 1))]
+        if plan >= 0:
+            codes[row] = [plan]
+        elif default >= 0 and default not in codes[row]:
+            codes[row] = [*codes[row], default]
+    depth = max((len(c) for c in codes), default=0)
+    return [np.array([c[k] if k < len(c) else -1 for c in codes], dtype=np.int64)
+            for k in range(max(depth, 1))]

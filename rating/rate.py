@@ -9,17 +9,18 @@ import polars as pl
 import pyarrow as pa
 
 from rules import Accounts, Catalog
-from rules.money import ROUNDING_METHODS, nanos_to_arrow, round_nanos
+from rules.money import nanos_to_arrow
 
 from . import cycle
 from . import schema as s
 from .kernels.bundles import uncovered_spans
 from .kernels.prefix import longest_prefix
+from .kernels.price import NATIVE, price_events
 from .kernels.segments import segment_of
 from .kernels.spans import NO_BAND, split_spans
 from .periods import billing_periods
 from .plans import plan_candidates, subscription_of
-from .tariff import NO_LIMIT, CompiledTariff
+from .tariff import CompiledTariff
 
 MICROS = 1_000_000
 MAX_SECONDS = 10**12  # keeps instants in int64 µs; such calls overflow their money anyway
@@ -110,15 +111,16 @@ def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.nda
 
 
 def _match(usage, compiled, candidates, calendars, at, offsets, data):
-    """Try each candidate plan in turn for rows still unmatched: (plan, tariff, entry)."""
+    """Try each candidate plan in turn for rows still unmatched: (plan code, tariff, entry)."""
     n = len(usage)
-    plan = pl.repeat(None, n, dtype=pl.String, eager=True).alias("plan_id")
+    plan = np.full(n, -1, dtype=np.int64)
     tariff = np.full(n, -1, dtype=np.int64)
     entry = np.full(n, -1, dtype=np.int32)
     any_tariff = np.zeros(n, dtype=bool)
     blocked = usage["unrated_reason"].is_not_null().to_numpy()
+    service = compiled.service_codes(usage["service"])
     for candidate in candidates:
-        t = compiled.tariff_index(candidate, usage["service"]).astype(np.int64)
+        t = compiled.tariff_index(candidate, service)
         open_rows = (entry < 0) & ~blocked & (t >= 0)
         any_tariff |= open_rows
         seg = calendars.segment(np.where(open_rows, t, -1), at)
@@ -129,8 +131,8 @@ def _match(usage, compiled, candidates, calendars, at, offsets, data):
         took = open_rows & (found >= 0)
         entry = np.where(took, found, entry)
         tariff = np.where(took, t, tariff)
-        plan = pl.select(pl.when(pl.Series(took)).then(candidate).otherwise(plan)).to_series()
-    return plan.alias("plan_id"), tariff, entry, any_tariff
+        plan = np.where(took, candidate, plan)
+    return plan, tariff, entry, any_tariff
 
 
 def _index(values: np.ndarray, hidden: np.ndarray) -> pl.Series:
@@ -138,44 +140,18 @@ def _index(values: np.ndarray, hidden: np.ndarray) -> pl.Series:
     return pl.Series(values, dtype=pl.Int64).set(pl.Series(hidden), None)
 
 
-def _price(compiled: CompiledTariff, row, o_slot, o_count, o_billed, rate_of, has):
-    """Cost of each span and amount of each row, exactly, with the catalog's rounding.
-    ``rate_of``: the rate in force at each row's start, whose connect fee, cap and total
-    rounding apply (CGRateS charges the connect fee from the first span only); ``has``:
-    the rows that pay it."""
-    n = len(rate_of)
-    slot = compiled.slot
-    rate, unit = slot["rate"][o_slot], slot["unit"][o_slot]
-    # A part whose exact cost would leave 64-bit integers makes its event unrated
-    # (`overflow`) instead of stopping the batch.
-    too_big = o_billed > slot["max_billed"][o_slot]
-    overflow = np.zeros(n, dtype=bool)
-    if too_big.any():
-        overflow[row[too_big]] = True
-        o_billed = np.where(too_big, 0, o_billed)
-        o_count = np.where(too_big, 0, o_count)
+def _price(compiled: CompiledTariff, first, o_slot, o_count, o_billed, rate_of, has):
+    """Cost of each span and amount of each row, exactly, with the catalog's rounding
+    (kernels/price.py). ``first``: each row's first span; ``rate_of``: the rate in force
+    at each row's start, whose connect fee, cap and total rounding apply (CGRateS charges
+    the connect fee from the first span only); ``has``: the rows that pay it."""
+    slot, r = compiled.slot, compiled.rate
     g = compiled.cgrates_decimals
-    if g is None:  # native: multiply exactly, reach 9 places once per span
-        cost = round_nanos(rate * o_billed, unit)
-    else:  # cgrates: each increment's cost rounded half-up to G places, times increments
-        step = 10 ** (9 - g)
-        inc = slot["increment"][o_slot]
-        cost = o_count * (round_nanos(rate * inc, unit * step) * step)
-    total = np.zeros(n, dtype=np.int64)
-    np.add.at(total, row, cost)
-
-    r = compiled.rate
-    amount = np.where(has, total + r["connect"][rate_of], 0)
-    max_cost = np.where(has, r["max_cost"][rate_of], NO_LIMIT)
-    over = (max_cost != NO_LIMIT) & (amount > max_cost)
-    flagged = over & r["flag_max_cost"][rate_of]
-    amount = np.where(over & ~flagged, max_cost, amount)
-    method = np.where(has, r["round_method"][rate_of], NO_LIMIT)
-    for m in np.unique(method[method >= 0]):
-        rows = method == m
-        step = 10 ** (9 - r["round_decimals"][rate_of[rows]])
-        amount[rows] = round_nanos(amount[rows], step, ROUNDING_METHODS[m]) * step
-    return cost, amount, flagged, overflow
+    return price_events(first, o_slot, o_count, o_billed, slot["rate"], slot["unit"],
+                        slot["increment"], slot["max_billed"],
+                        NATIVE if g is None else 10 ** (9 - g), rate_of, has, r["connect"],
+                        r["max_cost"], r["flag_max_cost"], r["round_method"],
+                        r["round_decimals"])
 
 
 def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
@@ -194,10 +170,13 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     lo, hi = (int(at.min()), int(at.max())) if n else (0, 0)
     calendars = _Calendars(compiled, lo, hi)  # matching needs the bands at each start
     offsets, data = _string_buffers(usage["destination"])
-    held = subscription_of(usage, accounts) if accounts is not None else None
+    held = (subscription_of(usage, accounts, compiled.plan_ids) if accounts is not None
+            else None)
     candidates = plan_candidates(usage, catalog, accounts, held)
-    plan, tariff, entry, any_tariff = _match(usage, compiled, candidates, calendars, at,
-                                             offsets, data)
+    plan_code, tariff, entry, any_tariff = _match(usage, compiled, candidates, calendars, at,
+                                                  offsets, data)
+    plan = pl.Series(compiled.plan_ids, dtype=pl.String).gather(
+        _index(plan_code, plan_code < 0)).alias("plan_id")
     # events split at band changes need the calendar up to their end (a data session's
     # quantity is bytes, not seconds: it reaches no later)
     splits = (tariff >= 0) & compiled.tariff_split[np.maximum(tariff, 0)]
@@ -209,7 +188,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     spans = split_events(compiled, calendars, tariff, entry, at, qty)
     row, o_entry, o_bind, o_slot = spans.row, spans.entry, spans.binding, spans.slot
     o_count, o_billed, status, first_bind = spans.count, spans.billed, spans.status, spans.first
-    per_event = spans.per_event
+    first_span = np.concatenate([[0], np.cumsum(spans.per_event)])  # each row's first
     rate_of = np.where(first_bind >= 0, compiled.binding["rate"][np.maximum(first_bind, 0)], 0)
     billed = np.zeros(n, dtype=np.int64)  # integers throughout (bincount would use floats)
     np.add.at(billed, row, o_billed)
@@ -223,22 +202,26 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
         _index(first_bind, first_bind < 0)) if any(b.bands for b in bundles) else nothing
     destination = compiled.entries["destination_name"].gather(
         _index(entry, entry < 0)) if any(b.destinations for b in bundles) else nothing
-    draws = cycle.draw(usage, plan, own_start, band_at_start, destination, billed,
+    counters = cycle.Counters(
+        subscriber=usage["subscriber_id"].rank("dense").fill_null(0).to_numpy(),
+        period=own_start.dt.epoch("us").to_numpy(), plan=plan_code, at=at,
+        event_id=usage["event_id"], subscriber_id=usage["subscriber_id"], own_start=own_start,
+        plan_ids=compiled.plan_ids)
+    draws = cycle.draw(counters, usage["service"], band_at_start, destination, billed,
                        (entry >= 0) & ~no_band, catalog, earlier)
     u_billed, u_count = (uncovered_spans(row, o_billed, o_count,
                                          compiled.slot["increment"][o_slot], draws.covered)
                          if draws.covered.any() else (o_billed, o_count))
-    cost, amount, flagged, overflow = _price(compiled, row, o_slot, u_count, u_billed,
+    cost, amount, flagged, overflow = _price(compiled, first_span, o_slot, u_count, u_billed,
                                              rate_of, (billed > 0) & ~draws.waive_connect)
     rated = (entry >= 0) & ~no_band & ~overflow
-    tiered, tier_cost, tier = cycle.graduated(usage, plan, own_start, tariff,
-                                              compiled.tariff_charge, billed - draws.covered,
-                                              rated, earlier)
+    tiered, tier_cost, tier = cycle.graduated(counters, tariff, compiled.tariff_charge,
+                                              billed - draws.covered, rated, earlier)
     if tiered.any():  # one span per event (tiered charges do not split)
         amount = np.where(tiered, amount + tier_cost, amount)
         cost = np.where(tiered[row], tier_cost[row], cost)
     # rating's reason as a code per row (the first that holds), then one gather of names
-    why = np.select([candidates[0].is_null().to_numpy() & ~any_tariff, ~any_tariff, entry < 0,
+    why = np.select([(candidates[0] < 0) & ~any_tariff, ~any_tariff, entry < 0,
                      no_band, overflow], np.arange(1, 6), 0)
     reason = usage["unrated_reason"].fill_null(pl.Series(
         [None, s.NO_SUBSCRIPTION, s.NO_TARIFF, s.NO_RATE, s.NO_BAND, s.OVERFLOW],
@@ -254,8 +237,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     def money(values: np.ndarray, valid=rated) -> pl.Series:
         return pl.from_arrow(nanos_to_arrow(values, valid))
 
-    spans = _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, per_event,
-                          rated)
+    spans = _spans_column(compiled, o_entry, o_bind, o_slot, o_billed, cost, first_span, rated)
     currency_of = {p.id: catalog.plan_currency(p) for p in catalog.model.plans}
     out = usage.with_columns(
         *explained.get_columns(),
@@ -284,7 +266,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     return out.select(*usage_cols, *[pl.col(c).cast(t) for c, t in s.RATED_COLUMNS.items()])
 
 
-def _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, per_event, rated):
+def _spans_column(compiled, o_entry, o_bind, o_slot, o_billed, cost, first_span, rated):
     """The parts of each event as a list of structs (null for unrated events)."""
     slot_index = o_slot - compiled.rate["slot_lo"][compiled.binding["rate"][o_bind]]
     version = compiled.entries["effective_from"].to_arrow()
@@ -299,7 +281,6 @@ def _spans_column(compiled, row, o_entry, o_bind, o_slot, o_billed, cost, per_ev
         ],
         names=["band", "slot", "version", "billed_quantity", "cost"],
     )
-    offsets = np.concatenate([[0], np.cumsum(per_event)]).astype(np.int32)
-    lists = pa.ListArray.from_arrays(pa.array(offsets), struct,
+    lists = pa.ListArray.from_arrays(pa.array(first_span.astype(np.int32)), struct,
                                      mask=pa.array(~rated) if len(rated) else None)
     return pl.from_arrow(lists).alias("spans")

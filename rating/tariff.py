@@ -20,8 +20,8 @@ from .calendar import ALWAYS, build_calendar, from_micros, micros
 from .errors import RatingError
 from .kernels.prefix import ALWAYS as SINCE_EVER
 from .kernels.prefix import Trie
+from .kernels.price import NO_LIMIT
 
-NO_LIMIT = -1
 NEVER = int(np.iinfo(np.int64).max)
 
 
@@ -98,6 +98,7 @@ class _Builder:
 class CompiledTariff:
     """Everything rating needs, as arrays. Tariff t is one (plan, service)."""
 
+    plan_ids: list[str]  # the catalog's plans in order: a plan's code is its place here
     tariff_keys: dict[tuple[str, str], int]
     tariff_zone: list[str]
     tariff_bands: list[list[Band | None]]  # bit k of a tariff's masks is band k
@@ -157,17 +158,35 @@ class CompiledTariff:
             for c in self.tariff_charge)
 
     @cached_property
-    def _tariff_table(self) -> pl.DataFrame:
-        return pl.DataFrame([(p, s, t) for (p, s), t in self.tariff_keys.items()],
-                            schema={"plan": pl.String, "service": pl.String, "t": pl.Int32},
-                            orient="row")
+    def _services(self) -> list[str]:
+        return list(dict.fromkeys(s for _, s in self.tariff_keys))
 
-    def tariff_index(self, plan: pl.Series, service: pl.Series) -> np.ndarray:
-        """The tariff of each (plan, service), -1 where none prices it."""
-        rows = pl.DataFrame({"plan": plan, "service": service},
-                            schema={"plan": pl.String, "service": pl.String})
-        return rows.join(self._tariff_table, on=["plan", "service"], how="left",
-                         maintain_order="left")["t"].fill_null(-1).to_numpy()
+    @cached_property
+    def _tariff_of(self) -> np.ndarray:
+        """tariff per (plan code, service code); the last row and column (code -1: no such
+        plan or service) hold -1."""
+        plans, services = self.plan_ids, self._services
+        table = np.full((len(plans) + 1, len(services) + 1), -1, dtype=np.int64)
+        for (p, s), t in self.tariff_keys.items():
+            table[plans.index(p), services.index(s)] = t
+        return table
+
+    def plan_codes(self, ids: pl.Series) -> np.ndarray:
+        """Each plan id's code (-1: null or a plan the catalog does not have)."""
+        return ids.replace_strict(self.plan_ids, range(len(self.plan_ids)), default=-1,
+                                  return_dtype=pl.Int64).fill_null(-1).to_numpy()
+
+    def service_codes(self, service: pl.Series) -> np.ndarray:
+        """Each service's code (-1: one no tariff prices), by one comparison per service
+        the catalog prices (a handful), cheaper than hashing every row."""
+        code = np.full(len(service), -1, dtype=np.int64)
+        for k, name in enumerate(self._services):
+            code[(service == name).fill_null(False).to_numpy()] = k
+        return code
+
+    def tariff_index(self, plan: np.ndarray, service: np.ndarray) -> np.ndarray:
+        """The tariff of each (plan code, service code), -1 where none prices it."""
+        return self._tariff_of[plan, service]
 
 
 def _flat_table(charge, minor: int) -> pl.DataFrame:
@@ -260,6 +279,7 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
     slot_rows = [s for r in rate_params for s in r.slots]
     slot_lo = np.cumsum([0] + [len(r.slots) for r in rate_params])[:-1]
     return CompiledTariff(
+        plan_ids=[p.id for p in model.plans],
         tariff_keys=keys,
         tariff_zone=zones,
         tariff_bands=band_lists,
