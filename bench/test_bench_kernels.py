@@ -39,7 +39,7 @@ def matched(month):
     calendars = _Calendars(compiled, int(at.min()), int((at + qty * MICROS).max()))
     offsets, data = _string_buffers(usage["destination"])
     candidates = plan_candidates(usage, catalog, accounts)
-    _, tariff, entry, _ = _match(usage, compiled, candidates, calendars, at, offsets, data)
+    _, tariff, entry, _, _ = _match(usage, compiled, candidates, calendars, at, offsets, data)
     return compiled, calendars, tariff, entry, at, qty
 
 

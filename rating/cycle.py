@@ -21,6 +21,7 @@ from rules.money import INT64_MAX, round_nanos, to_nanos
 
 from .errors import RatingError
 from .kernels.bundles import draw_bundles
+from .schema import string_views
 
 BUNDLE_DRAW = pl.Struct({"bundle": pl.String, "quantity": pl.Int64})
 COUNTER_KEYS = ["subscriber_id", "usage_period_start", "plan_id"]
@@ -156,7 +157,7 @@ def _waived(take, plan, plans, covered, billed) -> np.ndarray:
 def _draws_column(take, plan, plans) -> pl.Series:
     row, flat, units, names, _ = _flat_draws(take, plan, plans)
     struct = pa.StructArray.from_arrays(
-        [pa.array(names, pa.string()).take(pa.array(flat, pa.int64())),
+        [string_views(names, flat),
          pa.array(units, pa.int64())], names=["bundle", "quantity"])
     offsets = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(plan)))])
     lists = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), struct)

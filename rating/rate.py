@@ -84,10 +84,13 @@ ROOM_PER_ROW = 3  # room per row at first: a call's first block, its seconds, a 
 
 
 def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.ndarray,
-                 entry: np.ndarray, at: np.ndarray, qty: np.ndarray) -> Spans:
-    """Run the span kernel over events whose tariff and matched entry are known (-1: skip)."""
+                 entry: np.ndarray, at: np.ndarray, qty: np.ndarray,
+                 seg0: np.ndarray | None = None) -> Spans:
+    """Run the span kernel over events whose tariff and matched entry are known (-1: skip).
+    ``seg0``: each event's calendar segment at its start, when the caller has it."""
     n = len(at)
-    seg0 = calendars.segment(tariff, at)
+    if seg0 is None:
+        seg0 = calendars.segment(tariff, at)
     seg_hi = np.where(tariff >= 0, calendars.hi[np.maximum(tariff, 0)], 0)
     split = np.where(tariff >= 0, compiled.tariff_split[np.maximum(tariff, 0)], False)
     args = (at, qty, split, entry.astype(np.int64), seg0, seg_hi, calendars.seg_from,
@@ -111,9 +114,11 @@ def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.nda
 
 
 def _match(usage, compiled, candidates, calendars, at, offsets, data):
-    """Try each candidate plan in turn for rows still unmatched: (plan code, tariff, entry)."""
+    """Try each candidate plan in turn for rows still unmatched: (plan code, tariff, entry,
+    whether some candidate has a tariff, the calendar segment of each match's start)."""
     n = len(usage)
     plan = np.full(n, -1, dtype=np.int64)
+    segment = np.full(n, -1, dtype=np.int64)
     tariff = np.full(n, -1, dtype=np.int64)
     entry = np.full(n, -1, dtype=np.int32)
     any_tariff = np.zeros(n, dtype=bool)
@@ -132,7 +137,8 @@ def _match(usage, compiled, candidates, calendars, at, offsets, data):
         entry = np.where(took, found, entry)
         tariff = np.where(took, t, tariff)
         plan = np.where(took, candidate, plan)
-    return plan, tariff, entry, any_tariff
+        segment = np.where(took, seg, segment)
+    return plan, tariff, entry, any_tariff, segment
 
 
 def _index(values: np.ndarray, hidden: np.ndarray) -> pl.Series:
@@ -173,19 +179,23 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     held = (subscription_of(usage, accounts, compiled.plan_ids) if accounts is not None
             else None)
     candidates = plan_candidates(usage, catalog, accounts, held)
-    plan_code, tariff, entry, any_tariff = _match(usage, compiled, candidates, calendars, at,
-                                                  offsets, data)
+    plan_code, tariff, entry, any_tariff, seg0 = _match(usage, compiled, candidates,
+                                                        calendars, at, offsets, data)
     plan = pl.Series(compiled.plan_ids, dtype=pl.String).gather(
         _index(plan_code, plan_code < 0)).alias("plan_id")
     # events split at band changes need the calendar up to their end (a data session's
     # quantity is bytes, not seconds: it reaches no later)
     splits = (tariff >= 0) & compiled.tariff_split[np.maximum(tariff, 0)]
     if splits.any():
-        reach = int((at[splits] + np.minimum(qty[splits], MAX_SECONDS) * MICROS).max())
+        reach = int((at + np.minimum(qty, MAX_SECONDS) * MICROS)[splits].max())
         if reach > hi:
-            calendars = _Calendars(compiled, lo, reach)
+            longer = _Calendars(compiled, lo, reach)
+            if not all(np.array_equal(getattr(longer, k), getattr(calendars, k))
+                       for k in ("lo", "hi", "seg_from", "seg_mask")):
+                seg0 = None  # the segments of the matches are numbered anew
+            calendars = longer
 
-    spans = split_events(compiled, calendars, tariff, entry, at, qty)
+    spans = split_events(compiled, calendars, tariff, entry, at, qty, seg0)
     row, o_entry, o_bind, o_slot = spans.row, spans.entry, spans.binding, spans.slot
     o_count, o_billed, status, first_bind = spans.count, spans.billed, spans.status, spans.first
     first_span = np.concatenate([[0], np.cumsum(spans.per_event)])  # each row's first
@@ -231,7 +241,8 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     # explanation columns gathered for rated events only (a null index gives null)
     explained = compiled.entries.drop("effective_from").select(
         pl.all().gather(_index(entry, ~rated)))
-    rate_name, increments, per = (compiled.rate_text[c].gather(_index(rate_of, ~rated))
+    of_rate = _index(rate_of, ~rated)
+    rate_name, increments, per = (compiled.rate_text[c].gather(of_rate)
                                   for c in ("rate_id", "increments", "rate_unit"))
 
     def money(values: np.ndarray, valid=rated) -> pl.Series:
@@ -272,7 +283,7 @@ def _spans_column(compiled, o_entry, o_bind, o_slot, o_billed, cost, first_span,
     version = compiled.entries["effective_from"].to_arrow()
     struct = pa.StructArray.from_arrays(
         [
-            pa.array(compiled.binding_band, pa.string()).take(pa.array(o_bind)),
+            s.string_views(compiled.binding_band, o_bind),
             pa.array(slot_index, pa.int32()),
             version.take(pa.array(o_entry)) if len(o_entry) else pa.array(
                 [], version.type),

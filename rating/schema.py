@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from rules.money import DECIMAL_TYPE_ARGS
 
@@ -56,3 +58,11 @@ NO_TARIFF = "no_tariff"              # the plan does not price this service
 NO_RATE = "no_rate"                  # no prefix of the destination is in the deck
 NO_BAND = "no_band"                  # part of the event falls in no band of its destination
 OVERFLOW = "overflow"                # its exact amount would leave 64-bit integers
+
+
+def string_views(values: list[str], index: np.ndarray) -> pa.Array:
+    """``values[index]`` as Arrow string views, to build nested columns with: gathered by
+    Polars, which copies a short string's 16-byte view rather than its bytes, and taken
+    back by Polars uncopied."""
+    return pl.Series(values, dtype=pl.String).gather(index).to_arrow(
+        compat_level=pl.CompatLevel.newest())

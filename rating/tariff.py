@@ -179,10 +179,10 @@ class CompiledTariff:
     def service_codes(self, service: pl.Series) -> np.ndarray:
         """Each service's code (-1: one no tariff prices), by one comparison per service
         the catalog prices (a handful), cheaper than hashing every row."""
-        code = np.full(len(service), -1, dtype=np.int64)
-        for k, name in enumerate(self._services):
-            code[(service == name).fill_null(False).to_numpy()] = k
-        return code
+        code = pl.lit(-1, pl.Int64)
+        for k, name in reversed(list(enumerate(self._services))):
+            code = pl.when(pl.col("service") == name).then(k).otherwise(code)
+        return service.alias("service").to_frame().select(code).to_series().to_numpy()
 
     def tariff_index(self, plan: np.ndarray, service: np.ndarray) -> np.ndarray:
         """The tariff of each (plan code, service code), -1 where none prices it."""
