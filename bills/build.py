@@ -313,26 +313,89 @@ def _append(con, name: str, frame: pl.DataFrame, created: set[str] | None = None
         con.unregister("frame")
 
 
-def _usage_lines(con, rated: list[str]):
-    """The usage lines of the rated events (one per LINE_KEYS and line type), streamed in
-    LINE_ORDER as Arrow batches. Streamed rather than kept in a temporary table, which was
-    written once and read once (measured at 10M events: a sixth of the CPU time of the
-    build); sorted in full, so that the lines of a part need no sorting again."""
-    if not rated:
-        return []
-    keys = ", ".join(LINE_KEYS)
-    return con.sql(f"""
-        SELECT {keys}, count(*) AS events, sum(quantity)::HUGEINT AS quantity,
-               sum(billed_quantity)::HUGEINT AS billed_quantity,
+def _line_sums(source: str, quantity: str = "HUGEINT") -> str:
+    """The usage lines (one per LINE_KEYS and line type) of the rated rows of ``source``."""
+    return f"""
+        SELECT {", ".join(LINE_KEYS)}, count(*) AS events,
+               sum(quantity)::{quantity} AS quantity,
+               sum(billed_quantity)::{quantity} AS billed_quantity,
                sum(amount)::DECIMAL(38, 9) AS amount_exact,
                CASE WHEN late THEN 'late_usage' ELSE 'usage' END AS line_type
-        FROM rated_usage WHERE status = 'rated'
-        GROUP BY ALL
-        ORDER BY {" NULLS LAST, ".join(USAGE_ORDER)} NULLS LAST""").to_arrow_reader(
-        LINES_PER_BATCH)
+        FROM {source} WHERE status = 'rated'
+        GROUP BY ALL"""
 
 
 LINES_PER_BATCH = 100_000  # usage lines taken from the database at a time
+IN_ORDER = f"ORDER BY {' NULLS LAST, '.join(USAGE_ORDER)} NULLS LAST"
+
+
+def _usage_lines(con, rated: list[str]):
+    """The usage lines of the rated events, streamed in LINE_ORDER as Arrow batches.
+    Streamed rather than kept in a temporary table, which was written once and read once
+    (measured at 10M events: a sixth of the CPU time of the build); sorted in full, so
+    that the lines of a part need no sorting again."""
+    if not rated:
+        return []
+    return con.sql(f"{_line_sums('rated_usage')} {IN_ORDER}").to_arrow_reader(
+        LINES_PER_BATCH)
+
+
+EVENTS_AT_ONCE = 12_000_000  # rows of rated files whose lines one query sums and sorts
+EVENTS_PER_RANGE = 1_000_000  # beyond that: rated rows per range of customers
+
+
+def _usage_parts(con, rated: list[str], spill: Path) -> Iterator[tuple[pl.DataFrame, bool]]:
+    """Usage lines in LINE_ORDER, in parts of whole customers, each with whether it is
+    the last. Up to EVENTS_AT_ONCE rows of rated files, one query sums and sorts them all.
+
+    Beyond, that query spills to disk and grows faster than the usage: summing alone took
+    12x as long for 100M events as for 10M, and 8.4x summed ten files at a time. So the
+    files are summed a group of about EVENTS_AT_ONCE rows at a time (the files of a run
+    are alike in size: buckets of subscribers), each group's lines written to ``spill``
+    split by ranges of customers of about EVENTS_PER_RANGE rated rows; then each range's
+    lines of all groups are summed again (a subscriber's lines may come from more than
+    one group) and sorted, one range at a time. Bills of 100M events took 141 and 156 s so
+    (peaks 3,369 and 3,266 MiB), against 168 s and 3,790 MiB in one query."""
+    rows = con.execute("SELECT count(*) FROM rated_usage").fetchall()[0][0] if rated else 0
+    if rows <= EVENTS_AT_ONCE:
+        yield from _customer_parts(_usage_lines(con, rated))
+        return
+    ranges = con.sql("""SELECT customer_id, count(*) AS n FROM rated_usage
+                        WHERE status = 'rated' GROUP BY ALL
+                        ORDER BY customer_id NULLS LAST""").pl()
+    if ranges.is_empty():  # nothing rated
+        yield pl.DataFrame(schema=USAGE_LINE_SCHEMA), True
+        return
+    ranges = ranges.select("customer_id", customer_range=(
+        pl.col("n").cum_sum() - pl.col("n")) // EVENTS_PER_RANGE)
+    con.register("customer_ranges", ranges.to_arrow())
+    spill.mkdir()
+    per_group = max(1, len(rated) * EVENTS_AT_ONCE // rows)  # files are alike in size
+    groups = [rated[k:k + per_group] for k in range(0, len(rated), per_group)]
+    try:
+        for g, names in enumerate(groups):
+            source = "read_parquet([{}])".format(", ".join(f"'{n}'" for n in names))
+            # quantities as decimals: Parquet keeps DuckDB's 128-bit integers as doubles
+            con.execute(f"""
+                COPY (SELECT lines.*, customer_ranges.customer_range
+                      FROM ({_line_sums(source, quantity="DECIMAL(38, 0)")}) AS lines
+                      JOIN customer_ranges
+                        ON lines.customer_id IS NOT DISTINCT FROM customer_ranges.customer_id)
+                TO '{_sql_path(spill / f"group={g}")}'
+                (FORMAT parquet, PARTITION_BY (customer_range))""")
+    finally:
+        con.unregister("customer_ranges")
+    numbers = ranges["customer_range"].unique(maintain_order=True).to_list()  # increasing
+    for k in numbers:
+        found = _sql_path(spill) + f"/group=*/customer_range={k}/*.parquet"
+        lines = con.sql(f"""
+            SELECT {", ".join(LINE_KEYS)}, sum(events)::BIGINT AS events,
+                   sum(quantity)::HUGEINT AS quantity,
+                   sum(billed_quantity)::HUGEINT AS billed_quantity,
+                   sum(amount_exact)::DECIMAL(38, 9) AS amount_exact, line_type
+            FROM read_parquet('{found}', hive_partitioning = false)
+            GROUP BY ALL {IN_ORDER}""").pl()
+        yield lines, k == numbers[-1]
 
 
 def _customer_parts(batches) -> Iterator[tuple[pl.DataFrame, bool]]:
@@ -357,8 +420,9 @@ def _customer_parts(batches) -> Iterator[tuple[pl.DataFrame, bool]]:
 
 
 def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list[str],
-                   as_of: datetime) -> None:
-    """bill_lines, bills, bill_taxes, bill_discounts and balances from the rated usage.
+                   as_of: datetime, spill: Path) -> None:
+    """bill_lines, bills, bill_taxes, bill_discounts and balances from the rated usage
+    (``spill``: a folder for usage lines on their way, when they are many).
     Bills are priced a range of customers at a time, so memory stays bounded as usage
     grows; a bill belongs to one customer, and ranges of sorted customers keep every table
     in the order one pass would give."""
@@ -371,7 +435,7 @@ def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list
     other = pl.concat([cycle_priced_lines(con, catalog, rated),
                        daily_rounding_lines(con, catalog, accounts, rated),
                        _recurring_lines(catalog, accounts, seen, as_of)], how="diagonal")
-    parts = _customer_parts(_usage_lines(con, rated))
+    parts = _usage_parts(con, rated, spill)
 
     def read_part() -> tuple[pl.DataFrame, bool]:
         part, last = next(parts)
@@ -435,7 +499,11 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
             source = (f"read_parquet([{names}])" if files else
                       "(SELECT NULL::VARCHAR AS event_id WHERE false)")
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM {source}")
-        _priced_tables(con, catalog, accounts, rated, as_of)
+        spill = Path(f"{tmp}.lines")
+        try:
+            _priced_tables(con, catalog, accounts, rated, as_of, spill)
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
         for name, frame in (("bundle_balances", bundle_balances(con, catalog, rated)),
                             ("plans", _plans_table(catalog)),
                             ("customers", _customers_table(accounts)),

@@ -34,3 +34,17 @@ def test_parts_give_what_one_pass_gives(one_pass, tmp_path, monkeypatch, lines_p
     assert len(one_pass["bills"]) > 50 and one_pass["bill_discounts"]
     for name in PRICED:
         assert parted[name] == one_pass[name], name
+
+
+@pytest.mark.parametrize("events_per_range", [1, 700])
+def test_usage_summed_by_groups_of_files_gives_what_one_query_gives(
+        one_pass, tmp_path, monkeypatch, events_per_range):
+    # every file a group of its own, customers in ranges of one event and of 700
+    monkeypatch.setattr(bills.build, "EVENTS_AT_ONCE", 1)
+    monkeypatch.setattr(bills.build, "EVENTS_PER_RANGE", events_per_range)
+    run_demo(tmp_path, subscribers=150, events=6_000, quiet=True)
+    assert len(list(tmp_path.glob("**/*.parquet"))) > 1
+    assert not list(tmp_path.glob(".bills.duckdb.*"))  # the lines on their way are gone
+    grouped = tables(tmp_path / "bills.duckdb")
+    for name in PRICED:
+        assert grouped[name] == one_pass[name], name
