@@ -45,41 +45,60 @@ def _chain_at(profiles: list[Profile], tenant, category, subject, at_us: int) ->
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 
 
-def subscription_of(usage: pl.DataFrame, accounts: Accounts,
-                    plans: list[str] | None = None) -> pl.DataFrame:
+def subscription_of(usage: pl.DataFrame, accounts: Accounts, plans: list[str] | None = None,
+                    subscriber: np.ndarray | None = None) -> pl.DataFrame:
     """Per event (in order): the plan and customer of the subscription in force at its
     start, null where none is; with ``plans`` (the catalog's plan ids), also ``plan``, the
-    plan's place in them (-1: none), found on the bucket's few subscriptions rather than on
-    every event. Subscribers with one subscription take it by a plain join; the others by
-    an as-of join on the instant."""
-    subs = accounts.subscriptions_of(usage["subscriber_id"].unique().drop_nulls()).select(
-        "subscriber_id", "plan_id", "customer_id", pl.col("start").fill_null(EARLIEST), "end")
-    carried = ["plan_id", "customer_id", "start", "end"]
-    if plans is not None:
-        subs = subs.with_columns(plan=pl.col("plan_id").replace_strict(
-            plans, range(len(plans)), default=-1, return_dtype=pl.Int64))
-        carried.append("plan")
-    events = usage.select("subscriber_id", "started_at")
-    several = subs.group_by("subscriber_id").len().filter(pl.col("len") > 1)["subscriber_id"]
-    joined = events.join(subs.filter(~pl.col("subscriber_id").is_in(several.implode())),
-                         on="subscriber_id", how="left", maintain_order="left")
-    if len(several):
-        rows = events.with_row_index("_row").filter(
-            pl.col("subscriber_id").is_in(several.implode()))
-        found = rows.sort("started_at").join_asof(
-            subs.filter(pl.col("subscriber_id").is_in(several.implode())).sort("start"),
+    plan's place in them (-1: none). ``subscriber``: each event's subscriber as a code
+    dense in the usage (:func:`subscriber_codes`), when the caller has it.
+
+    The bucket's few subscriptions are found by subscriber id, and each event takes its
+    subscription's row by its subscriber's code: the one row of a subscriber that has one,
+    the row in force at its start (an as-of join) for the others."""
+    code = subscriber if subscriber is not None else subscriber_codes(usage)
+    first = np.zeros(int(code.max(initial=0)) + 1, dtype=np.int64)
+    first[code[::-1]] = np.arange(len(code))[::-1]  # each code's first event
+    held = usage["subscriber_id"].gather(first[1:])  # code k: held[k - 1]
+    subs = accounts.subscriptions_of(held).join(
+        pl.DataFrame({"subscriber_id": held, "code": np.arange(1, len(held) + 1)}),
+        on="subscriber_id", maintain_order="left").with_row_index("sub")
+    per_code = np.bincount(subs["code"].to_numpy(), minlength=len(held) + 1)
+    row_of = np.full(len(held) + 1, -1, dtype=np.int64)  # per code: its only subscription
+    single = subs.filter(pl.Series(per_code[subs["code"].to_numpy()] == 1))
+    row_of[single["code"].to_numpy()] = single["sub"].to_numpy()
+    row = row_of[code]
+    several = per_code[code] > 1
+    if several.any():
+        rows = np.flatnonzero(several)
+        events = pl.DataFrame({"_row": rows, "subscriber_id": usage["subscriber_id"].gather(
+            rows), "started_at": usage["started_at"].gather(rows)})
+        found = events.sort("started_at").join_asof(
+            subs.filter(pl.Series(per_code[subs["code"].to_numpy()] > 1)).select(
+                "subscriber_id", "sub", pl.col("start").fill_null(EARLIEST)).sort("start"),
             left_on="started_at", right_on="start", by="subscriber_id", strategy="backward",
             check_sortedness=False,  # both sides are sorted on the instants just above
-        ).sort("_row")
-        at = found["_row"].to_numpy()
-        joined = joined.with_columns(joined[c].scatter(at, found[c]) for c in carried)
-    live = pl.col("plan_id").is_not_null() & (pl.col("started_at") >= pl.col("start")) & (
-        pl.col("end").is_null() | (pl.col("started_at") < pl.col("end")))
-    return joined.select(
-        plan_id=pl.when(live).then(pl.col("plan_id")),
-        customer_id=pl.when(live).then(pl.col("customer_id")),
-        **({"plan": pl.when(live).then(pl.col("plan")).fill_null(-1)} if plans else {}),
-    )
+        )
+        row[found["_row"].to_numpy()] = found["sub"].fill_null(-1).to_numpy()
+    at = usage["started_at"].dt.epoch("us").fill_null(0).to_numpy()
+    start = subs["start"].dt.epoch("us").fill_null(np.iinfo(np.int64).min).to_numpy()
+    end = subs["end"].dt.epoch("us").fill_null(np.iinfo(np.int64).max).to_numpy()
+    some = np.maximum(row, 0)
+    live = (row >= 0) & usage["started_at"].is_not_null().to_numpy()
+    live &= (start[some] <= at) & (at < end[some]) if len(subs) else live
+    index = pl.Series(some, dtype=pl.Int64).set(pl.Series(~live), None)
+    out = subs.select(pl.col("plan_id", "customer_id").gather(index))
+    if plans is not None:
+        code_of = subs["plan_id"].replace_strict(plans, range(len(plans)), default=-1,
+                                                 return_dtype=pl.Int64).to_numpy()
+        out = out.with_columns(plan=pl.Series(np.where(live, code_of[some], -1)
+                                              if len(subs) else np.full(len(row), -1)))
+    return out
+
+
+def subscriber_codes(usage: pl.DataFrame) -> np.ndarray:
+    """Each event's subscriber as a code dense in the usage, in the subscribers' sorted
+    order from 1 (0: no subscriber)."""
+    return usage["subscriber_id"].rank("dense").fill_null(0).to_numpy().astype(np.int64)
 
 
 def plan_candidates(usage: pl.DataFrame, catalog: Catalog, accounts: Accounts | None,

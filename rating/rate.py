@@ -19,7 +19,7 @@ from .kernels.price import NATIVE, price_events
 from .kernels.segments import segment_of
 from .kernels.spans import NO_BAND, split_spans
 from .periods import billing_periods
-from .plans import plan_candidates, subscription_of
+from .plans import plan_candidates, subscriber_codes, subscription_of
 from .tariff import CompiledTariff
 
 MICROS = 1_000_000
@@ -176,8 +176,9 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     lo, hi = (int(at.min()), int(at.max())) if n else (0, 0)
     calendars = _Calendars(compiled, lo, hi)  # matching needs the bands at each start
     offsets, data = _string_buffers(usage["destination"])
-    held = (subscription_of(usage, accounts, compiled.plan_ids) if accounts is not None
-            else None)
+    subscriber = subscriber_codes(usage)
+    held = (subscription_of(usage, accounts, compiled.plan_ids, subscriber)
+            if accounts is not None else None)
     candidates = plan_candidates(usage, catalog, accounts, held)
     plan_code, tariff, entry, any_tariff, seg0 = _match(usage, compiled, candidates,
                                                         calendars, at, offsets, data)
@@ -213,10 +214,9 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     destination = compiled.entries["destination_name"].gather(
         _index(entry, entry < 0)) if any(b.destinations for b in bundles) else nothing
     counters = cycle.Counters(
-        subscriber=usage["subscriber_id"].rank("dense").fill_null(0).to_numpy(),
-        period=own_start.dt.epoch("us").to_numpy(), plan=plan_code, at=at,
-        event_id=usage["event_id"], subscriber_id=usage["subscriber_id"], own_start=own_start,
-        plan_ids=compiled.plan_ids)
+        subscriber=subscriber, period=own_start.dt.epoch("us").to_numpy(), plan=plan_code,
+        at=at, event_id=usage["event_id"], subscriber_id=usage["subscriber_id"],
+        own_start=own_start, plan_ids=compiled.plan_ids)
     draws = cycle.draw(counters, usage["service"], band_at_start, destination, billed,
                        (entry >= 0) & ~no_band, catalog, earlier)
     u_billed, u_count = (uncovered_spans(row, o_billed, o_count,
