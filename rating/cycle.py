@@ -55,9 +55,9 @@ class Counters:
         tie = same & (a[1:] == a[:-1])
         if tie.any():  # events of one counter starting together go in event id order
             run = np.cumsum(np.append(True, ~tie)) - 1
-            (at,) = np.nonzero(np.bincount(run)[run] > 1)
-            order[at] = pl.DataFrame({"run": run[at], "event_id": self.event_id.gather(
-                order[at]), "row": order[at]}).sort("run", "event_id")["row"].to_numpy()
+            (tied,) = np.nonzero(np.bincount(run)[run] > 1)
+            order[tied] = pl.DataFrame({"run": run[tied], "event_id": self.event_id.gather(
+                order[tied]), "row": order[tied]}).sort("run", "event_id")["row"].to_numpy()
         first = np.append(True, ~same) if len(order) else np.zeros(0, dtype=bool)
         return order, np.cumsum(first) - 1, first
 

@@ -171,11 +171,6 @@ class CompiledTariff:
             table[plans.index(p), services.index(s)] = t
         return table
 
-    def plan_codes(self, ids: pl.Series) -> np.ndarray:
-        """Each plan id's code (-1: null or a plan the catalog does not have)."""
-        return ids.replace_strict(self.plan_ids, range(len(self.plan_ids)), default=-1,
-                                  return_dtype=pl.Int64).fill_null(-1).to_numpy()
-
     def service_codes(self, service: pl.Series) -> np.ndarray:
         """Each service's code (-1: one no tariff prices), by one comparison per service
         the catalog prices (a handful), cheaper than hashing every row."""
