@@ -132,10 +132,13 @@ def _price_bills(lines: pl.DataFrame, bill: np.ndarray, first_line: np.ndarray,
     bill_standing = np.zeros(n_bills, dtype=np.int64)
     for k, (customer_id, plan_id, start, end) in enumerate(heads.select(
             "customer_id", "plan_id", "period_start", "period_end").iter_rows()):
-        customer = accounts.customer(customer_id) if accounts else None
-        zone = (customer and customer.timezone) or catalog.plan_zone(plans[plan_id])
-        held.append([name for name, _ in in_force(catalog, accounts, customer_id, zone,
-                                                  start, end)])
+        customer = accounts.customers.get(customer_id) if accounts else None
+        if customer is not None and customer.discounts:  # no lookup for those holding none
+            zone = customer.timezone or catalog.plan_zone(plans[plan_id])
+            held.append([name for name, _ in in_force(catalog, accounts, customer_id, zone,
+                                                      start, end)])
+        else:
+            held.append([])
         if customer is not None and customer_id not in standing_of:
             key = (customer.tax_jurisdiction, tuple(customer.tax_exempt))
             if key not in standing:
