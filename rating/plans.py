@@ -84,14 +84,15 @@ def subscription_of(usage: pl.DataFrame, accounts: Accounts, plans: list[str] | 
     end = subs["end"].dt.epoch("us").fill_null(np.iinfo(np.int64).max).to_numpy()
     some = np.maximum(row, 0)
     live = (row >= 0) & usage["started_at"].is_not_null().to_numpy()
-    live &= (start[some] <= at) & (at < end[some]) if len(subs) else live
+    if len(subs):
+        live &= (start[some] <= at) & (at < end[some])
     index = pl.Series(some, dtype=pl.Int64).set(pl.Series(~live), None)
     out = subs.select(pl.col("plan_id", "customer_id").gather(index))
     if plans is not None:
         code_of = subs["plan_id"].replace_strict(plans, range(len(plans)), default=-1,
                                                  return_dtype=pl.Int64).to_numpy()
-        out = out.with_columns(plan=pl.Series(np.where(live, code_of[some], -1)
-                                              if len(subs) else np.full(len(row), -1)))
+        plan = np.where(live, code_of[some], -1) if len(subs) else np.full(len(row), -1)
+        out = out.with_columns(plan=pl.Series(plan, dtype=pl.Int64))
     return out
 
 

@@ -53,3 +53,19 @@ def test_the_subscription_in_force_at_each_events_start(data):
                 and (r["end"] is None or at < r["end"])]
         want.append((held[-1]["plan_id"], held[-1]["customer_id"]) if held else (None, None))
     assert got == want
+
+
+def test_plan_codes_and_events_no_subscription_holds():
+    rows = [{"subscriber_id": "a", "customer_id": "ca", "plan_id": "gold", "start": None,
+             "end": None, "trial_end": None, "change": None}]
+    usage = pl.DataFrame({"subscriber_id": ["a", "x", None, "a"],
+                          "started_at": [T0, T0, T0, None]},
+                         schema={"subscriber_id": pl.String,
+                                 "started_at": pl.Datetime("us", "UTC")})
+    held = Accounts(subscriptions=pl.DataFrame(rows, schema=SUBSCRIPTION_SCHEMA),
+                    customers={}, digest="test")
+    got = subscription_of(usage, held, ["basic", "gold"]).rows()
+    assert got == [("gold", "ca", 1), (None, None, -1), (None, None, -1), (None, None, -1)]
+    nobody = Accounts(subscriptions=pl.DataFrame(schema=SUBSCRIPTION_SCHEMA), customers={},
+                      digest="test")
+    assert subscription_of(usage, nobody, ["gold"]).rows() == [(None, None, -1)] * 4
