@@ -19,6 +19,9 @@ from rules.money import ROUNDING_METHODS, round_nanos
 NO_LIMIT = -1
 NATIVE = 0  # cgrates_step of the native rounding
 POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
+# the catalog's rounding methods by their number in rules.money (constants to Numba)
+HALF_UP, HALF_EVEN, UP, DOWN = (ROUNDING_METHODS.index(m)
+                                for m in ("half_up", "half_even", "up", "down"))
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
@@ -26,14 +29,14 @@ def _round(num, den, method):
     """num / den rounded by ROUNDING_METHODS[method] (den > 0)."""
     q = num // den  # floor, as in rules.money.round_nanos
     r = num - q * den
-    if method == 3:  # down
+    if method == DOWN:
         return q
-    if method == 2:  # up
+    if method == UP:
         return q + (1 if r != 0 else 0)
     twice = 2 * r
-    if method == 0:  # half_up: halves away from zero
+    if method == HALF_UP:  # halves away from zero
         return q + (1 if twice > den or (twice == den and num >= 0) else 0)
-    return q + (1 if twice > den or (twice == den and q % 2 == 1) else 0)  # half_even
+    return q + (1 if twice > den or (twice == den and q % 2 == 1) else 0)  # HALF_EVEN
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
@@ -54,9 +57,10 @@ def price_events(first, slot, count, billed, slot_rate, slot_unit, slot_incremen
                 overflow[i] = True
                 continue
             if cgrates_step == NATIVE:
-                c = _round(slot_rate[s] * billed[k], slot_unit[s], 0)
+                c = _round(slot_rate[s] * billed[k], slot_unit[s], HALF_UP)
             else:
-                each = _round(slot_rate[s] * slot_increment[s], slot_unit[s] * cgrates_step, 0)
+                each = _round(slot_rate[s] * slot_increment[s], slot_unit[s] * cgrates_step,
+                              HALF_UP)
                 c = count[k] * (each * cgrates_step)
             cost[k] = c
             total += c
