@@ -34,53 +34,30 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
     if accounts is not None:
         held = held if held is not None else subscription_of(usage, accounts)
         customer = held["customer_id"].fill_null(customer)
-    # Zone and cycle per distinct customer, not per event: a customer's own zone, else its
-    # plan's, so per (customer, plan) only when the plans bill in different zones.
-    frame = pl.DataFrame({"customer": customer, "plan": plan})
-    one_zone = len({catalog.plan_zone(p) for p in catalog.model.plans}
-                   | {catalog.model.timezone}) == 1
-    by = ["customer"] if one_zone else ["customer", "plan"]
-    keys = frame.select(by).unique()
-    customers = accounts.customers if accounts is not None else {}
-    cases: dict[tuple[str, Cycle], int] = {}  # (zone, cycle) -> case number
-    cycle_of: dict[int, Cycle] = {}  # per customer's cycle spec, built once
-    case_of = np.zeros(len(keys), dtype=np.int64)
-    plans = keys["plan"].to_list() if "plan" in keys.columns else [None] * len(keys)
-    for k, (cid, pid) in enumerate(zip(keys["customer"].to_list(), plans, strict=True)):
-        c = customers.get(cid)
-        zone = (c and c.timezone) or (catalog.plan_zone(catalog.plan(pid)) if pid
-                                      else catalog.model.timezone)
-        if c is None:
-            cycle = MONTHLY
-        elif (cycle := cycle_of.get(id(c.cycle))) is None:
-            cycle = cycle_of[id(c.cycle)] = c.cycle.cycle()
-        case_of[k] = cases.setdefault((zone, cycle), len(cases))
-    cycles = list(cases)
-    case = np.zeros(n, dtype=np.int64) if len(cases) < 2 else frame.join(
-        keys.with_columns(case=pl.Series(case_of)), on=by, how="left", nulls_equal=True,
-        maintain_order="left")["case"].to_numpy()
+    cycles, case = _cases(customer, plan, catalog, accounts)
 
     def bounds_of(at: np.ndarray):
         """Per event: the period holding ``at`` (UTC µs) and its local dates (days since
         1970-01-01 in the case's zone)."""
         start, end = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         local_start, local_end = np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32)
-        for k, (zone_name, cycle) in enumerate(cycles):
-            rows = np.flatnonzero(case == k)
-            if not len(rows):
+        for (zone_name, cycle), rows in zip(cycles, _rows_by_case(case, len(cycles)),
+                                            strict=True):
+            at_rows = at[rows]
+            if not len(at_rows):
                 continue
-            lo = from_micros(int(at[rows].min()))
-            hi = from_micros(int(at[rows].max())) + timedelta(microseconds=1)
+            lo = from_micros(int(at_rows.min()))
+            hi = from_micros(int(at_rows.max())) + timedelta(microseconds=1)
             bounds = periods(cycle, zone_name, lo, hi)
             zone = ZoneInfo(zone_name)
             starts = np.array([micros(p.start) for p in bounds], dtype=np.int64)
             ends = np.array([micros(p.end) for p in bounds], dtype=np.int64)
-            days = [((p.start.astimezone(zone).date() - EPOCH_DAY).days,
-                     (p.end.astimezone(zone).date() - EPOCH_DAY).days) for p in bounds]
-            i = np.searchsorted(starts, at[rows], side="right") - 1
+            days = np.array([((p.start.astimezone(zone).date() - EPOCH_DAY).days,
+                              (p.end.astimezone(zone).date() - EPOCH_DAY).days)
+                             for p in bounds], dtype=np.int32).reshape(-1, 2)
+            i = np.searchsorted(starts, at_rows, side="right") - 1
             start[rows], end[rows] = starts[i], ends[i]
-            local_start[rows] = np.array([d[0] for d in days], dtype=np.int32)[i]
-            local_end[rows] = np.array([d[1] for d in days], dtype=np.int32)[i]
+            local_start[rows], local_end[rows] = days[i, 0], days[i, 1]
         return start, end, local_start, local_end
 
     start, end, local_start, local_end = bounds_of(
@@ -107,3 +84,51 @@ def billing_periods(usage: pl.DataFrame, plan: pl.Series, catalog: Catalog,
         "late": pl.Series(late, dtype=pl.Boolean),
         "usage_period_start": pl.Series(own_start).cast(instant),
     })
+
+
+def _cases(customer: pl.Series, plan: pl.Series, catalog: Catalog,
+           accounts: Accounts | None) -> tuple[list[tuple[str, Cycle]], np.ndarray | None]:
+    """The (zone, cycle) cases of the events' customers and each event's case (None: all
+    of the one case). A customer's own zone, else its plan's, so per (customer, plan) only
+    when the plans bill in different zones; customers the accounts do not list are billed
+    monthly. When every customer the accounts list, and any they do not, falls in one case,
+    no customer is looked at."""
+    zones = {catalog.plan_zone(p) for p in catalog.model.plans} | {catalog.model.timezone}
+    if len(zones) == 1:
+        (zone,) = zones
+        possible = {(zone, MONTHLY)} | {
+            (own or zone, cycle)
+            for own, cycle in (accounts.zones_and_cycles if accounts is not None else ())}
+        if len(possible) == 1:
+            return list(possible), None
+    frame = pl.DataFrame({"customer": customer, "plan": plan})
+    by = ["customer"] if len(zones) == 1 else ["customer", "plan"]
+    keys = frame.select(by).unique()
+    customers = accounts.customers if accounts is not None else {}
+    cases: dict[tuple[str, Cycle], int] = {}  # (zone, cycle) -> case number
+    cycle_of: dict[int, Cycle] = {}  # per customer's cycle spec, built once
+    case_of = np.zeros(len(keys), dtype=np.int64)
+    plans = keys["plan"].to_list() if "plan" in keys.columns else [None] * len(keys)
+    for k, (cid, pid) in enumerate(zip(keys["customer"].to_list(), plans, strict=True)):
+        c = customers.get(cid)
+        zone = (c and c.timezone) or (catalog.plan_zone(catalog.plan(pid)) if pid
+                                      else catalog.model.timezone)
+        if c is None:
+            cycle = MONTHLY
+        elif (cycle := cycle_of.get(id(c.cycle))) is None:
+            cycle = cycle_of[id(c.cycle)] = c.cycle.cycle()
+        case_of[k] = cases.setdefault((zone, cycle), len(cases))
+    if len(cases) < 2:
+        return list(cases) or [(catalog.model.timezone, MONTHLY)], None
+    case = frame.join(keys.with_columns(case=pl.Series(case_of)), on=by, how="left",
+                      nulls_equal=True, maintain_order="left")["case"].to_numpy()
+    return list(cases), case
+
+
+def _rows_by_case(case: np.ndarray | None, cases: int) -> list[slice | np.ndarray]:
+    """The rows of each case, in row order (all rows, as a slice, when there is one)."""
+    if case is None:
+        return [slice(None)]
+    order = np.argsort(case, kind="stable")
+    edges = np.searchsorted(case[order], np.arange(cases + 1))
+    return [order[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]

@@ -206,6 +206,16 @@ class Accounts:
         return self.subscriptions[[i for s in subscribers for i in rows.get(s, ())]]
 
     @cached_property
+    def zones_and_cycles(self) -> frozenset[tuple[str | None, Cycle]]:
+        """Every distinct (zone, billing cycle) of the customers; zone None where a customer
+        names none (its plan's applies). Customers mostly share one cycle object, so each
+        object's cycle is built once."""
+        specs: dict[tuple[str | None, int], CycleSpec] = {}
+        for c in self.customers.values():
+            specs.setdefault((c.timezone, id(c.cycle)), c.cycle)
+        return frozenset((zone, spec.cycle()) for (zone, _), spec in specs.items())
+
+    @cached_property
     def _rows_by_subscriber(self) -> dict[str, list[int]]:
         rows: dict[str, list[int]] = {}
         for i, subscriber in enumerate(self.subscriptions["subscriber_id"].to_list()):
