@@ -10,6 +10,7 @@ own period (``usage_period_start``), priced against that period's bundles and ti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -21,6 +22,7 @@ from rules.money import INT64_MAX, round_nanos, to_nanos
 
 from .errors import RatingError
 from .kernels.bundles import draw_bundles
+from .plans import subscriber_codes
 from .schema import string_views
 
 BUNDLE_DRAW = pl.Struct({"bundle": pl.String, "quantity": pl.Int64})
@@ -32,9 +34,10 @@ class Counters:
     """What places a batch's events in their counters, per event as integers: the
     subscriber (a code dense in the batch), the start of the event's own billing period
     (µs), its plan (a place in ``plan_ids``, -1: none) and its start (µs); and, to name a
-    counter to earlier batches, the subscriber ids and own period starts themselves."""
+    counter to earlier batches, the subscriber ids and own period starts themselves.
+    ``codes``: the subscriber codes, when the caller has them; otherwise they are computed
+    when a counter is first needed (a catalog without bundles or tiers needs none)."""
 
-    subscriber: np.ndarray
     period: np.ndarray
     plan: np.ndarray
     at: np.ndarray
@@ -42,6 +45,11 @@ class Counters:
     subscriber_id: pl.Series
     own_start: pl.Series
     plan_ids: list[str]
+    codes: np.ndarray | None = None
+
+    @cached_property
+    def subscriber(self) -> np.ndarray:
+        return self.codes if self.codes is not None else subscriber_codes(self.subscriber_id)
 
     def in_order(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``rows`` in consumption order: by counter (subscriber, own period, plan), then

@@ -55,7 +55,7 @@ def subscription_of(usage: pl.DataFrame, accounts: Accounts, plans: list[str] | 
     The bucket's few subscriptions are found by subscriber id, and each event takes its
     subscription's row by its subscriber's code: the one row of a subscriber that has one,
     the row in force at its start (an as-of join) for the others."""
-    code = subscriber if subscriber is not None else subscriber_codes(usage)
+    code = subscriber if subscriber is not None else subscriber_codes(usage["subscriber_id"])
     first = np.zeros(int(code.max(initial=0)) + 1, dtype=np.int64)
     first[code[::-1]] = np.arange(len(code))[::-1]  # each code's first event
     held = usage["subscriber_id"].gather(first[1:])  # code k: held[k - 1]
@@ -96,10 +96,10 @@ def subscription_of(usage: pl.DataFrame, accounts: Accounts, plans: list[str] | 
     return out
 
 
-def subscriber_codes(usage: pl.DataFrame) -> np.ndarray:
-    """Each event's subscriber as a code dense in the usage, in the subscribers' sorted
+def subscriber_codes(subscriber_id: pl.Series) -> np.ndarray:
+    """Each event's subscriber as a code dense in the batch, in the subscribers' sorted
     order from 1 (0: no subscriber)."""
-    return usage["subscriber_id"].rank("dense").fill_null(0).to_numpy().astype(np.int64)
+    return subscriber_id.rank("dense").fill_null(0).to_numpy().astype(np.int64)
 
 
 def plan_candidates(usage: pl.DataFrame, catalog: Catalog, accounts: Accounts | None,

@@ -176,7 +176,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     lo, hi = (int(at.min()), int(at.max())) if n else (0, 0)
     calendars = _Calendars(compiled, lo, hi)  # matching needs the bands at each start
     offsets, data = _string_buffers(usage["destination"])
-    subscriber = subscriber_codes(usage)
+    subscriber = subscriber_codes(usage["subscriber_id"]) if accounts is not None else None
     held = (subscription_of(usage, accounts, compiled.plan_ids, subscriber)
             if accounts is not None else None)
     candidates = plan_candidates(usage, catalog, accounts, held)
@@ -214,7 +214,7 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
     destination = compiled.entries["destination_name"].gather(
         _index(entry, entry < 0)) if any(b.destinations for b in bundles) else nothing
     counters = cycle.Counters(
-        subscriber=subscriber, period=own_start.dt.epoch("us").to_numpy(), plan=plan_code,
+        codes=subscriber, period=own_start.dt.epoch("us").to_numpy(), plan=plan_code,
         at=at, event_id=usage["event_id"], subscriber_id=usage["subscriber_id"],
         own_start=own_start, plan_ids=compiled.plan_ids)
     draws = cycle.draw(counters, usage["service"], band_at_start, destination, billed,
@@ -279,12 +279,11 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
 
 def _spans_column(compiled, o_entry, o_bind, o_slot, o_billed, cost, first_span, rated):
     """The parts of each event as a list of structs (null for unrated events)."""
-    slot_index = o_slot - compiled.rate["slot_lo"][compiled.binding["rate"][o_bind]]
     version = compiled.entries["effective_from"].to_arrow()
     struct = pa.StructArray.from_arrays(
         [
             s.string_views(compiled.binding_band, o_bind),
-            pa.array(slot_index, pa.int32()),
+            pa.array(compiled.slot["place"][o_slot], pa.int32()),
             version.take(pa.array(o_entry)) if len(o_entry) else pa.array(
                 [], version.type),
             pa.array(o_billed, pa.int64()),

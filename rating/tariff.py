@@ -114,7 +114,7 @@ class CompiledTariff:
     binding_band: list[str]
     rate: dict[str, np.ndarray]  # connect, slot_lo, slot_hi, min_billed, free_below, ...
     rate_params: list[RateParams]
-    slot: dict[str, np.ndarray]  # from, rate, unit, increment
+    slot: dict[str, np.ndarray]  # from, rate, unit, increment, place, max_billed
     cgrates_decimals: int | None
 
     _calendars: dict = field(default_factory=dict, repr=False, compare=False)
@@ -318,6 +318,9 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
             "rate": np.array([s[1] for s in slot_rows], dtype=np.int64),
             "unit": np.array([s[2] for s in slot_rows], dtype=np.int64),
             "increment": np.array([s[3] for s in slot_rows], dtype=np.int64),
+            # the slot's place among its rate's slots, as the spans column numbers it
+            "place": np.array([k for r in rate_params for k in range(len(r.slots))],
+                              dtype=np.int32),
             # the most units whose exact cost (rate x units) stays well inside 64 bits
             "max_billed": np.array([(INT64_MAX // 4) // max(s[1], 1) for s in slot_rows],
                                    dtype=np.int64),
