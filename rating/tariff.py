@@ -211,6 +211,7 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
     trie, build = Trie(), _Builder()
     keys, roots, zones, band_lists, splits, charges = {}, [], [], [], [], []
     entry_rows: list[dict] = []
+    inline: dict[tuple, int] = {}  # (tariff, a deck row's price) -> its rate
     e_mask, e_lo, e_hi, e_next, e_next_from = [], [], [], [], []
     for plan in model.plans:
         for charge in plan.charges:
@@ -243,18 +244,21 @@ def compile_catalog(catalog: Catalog) -> CompiledTariff:
                 e_lo.append(len(build.bindings))
                 for row in rows:
                     if row["rate_id"] is not None:
-                        params = named[row["rate_id"]]
-                    else:
-                        params = inline_rate(charge, row["rate_nanos"], row["connect_nanos"],
-                                             row["first_increment"], row["next_increment"],
-                                             row["min_billed"])
+                        rate = build.rate(named[row["rate_id"]])
+                    else:  # a deck's rows share few prices: each is made a rate once
+                        price = (row["rate_nanos"], row["connect_nanos"],
+                                 row["first_increment"], row["next_increment"],
+                                 row["min_billed"])
+                        rate = inline.get((t, price))
+                        if rate is None:
+                            rate = inline[(t, price)] = build.rate(inline_rate(charge, *price))
                     band = model.bands.get(row["band"]) if row["band"] else None
                     weight = row["weight"] if row["weight"] is not None else (
                         band.weight if band else 0)
                     bit = bit_of[row["band"]]
                     mask |= 1 << bit
                     build.bindings.append((1 << bit, weight, band.from_ if band else 0,
-                                           build.rate(params), row["band"] or "all"))
+                                           rate, row["band"] or "all"))
                 e_hi.append(len(build.bindings))
                 e_mask.append(mask)
                 eff_us = SINCE_EVER if effective is None else micros(effective)

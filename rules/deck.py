@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -80,6 +81,10 @@ def parse_rows(rows: list[dict], where, problems: list[Problem], *, decimal_comm
     """Validate deck rows given as dicts of text; `where(i)` names row i for a problem."""
     out: dict[str, list] = {k: [] for k in DECK_SCHEMA}
     seen: dict[tuple, int] = {}
+    # a deck repeats few distinct prices and increments over many rows: each distinct text
+    # is parsed once (a text that fails is not kept, so each of its rows fails alike)
+    nanos = cache(lambda text: to_nanos(text, decimal_comma=decimal_comma))
+    increments = cache(parse_increments)
     for i, row in enumerate(rows):
         prefix = _text(row, "prefix").removeprefix("+")
         rate = connect = first = nxt = min_billed = effective = weight = None
@@ -90,15 +95,15 @@ def parse_rows(rows: list[dict], where, problems: list[Problem], *, decimal_comm
             if (rate_id is None) == (not _text(row, "rate")):
                 raise ValueError("give either a rate or a rate_id")
             if rate_id is None:
-                rate = to_nanos(_text(row, "rate"), decimal_comma=decimal_comma)
+                rate = nanos(_text(row, "rate"))
                 if rate < 0:
                     raise ValueError(f"rate {row.get('rate')!r} is negative")
             if _text(row, "connect_fee"):
-                connect = to_nanos(row["connect_fee"], decimal_comma=decimal_comma)
+                connect = nanos(row["connect_fee"])
                 if connect < 0:
                     raise ValueError(f"connect fee {row['connect_fee']!r} is negative")
             if _text(row, "increments"):
-                first, nxt = parse_increments(row["increments"])
+                first, nxt = increments(row["increments"])
             if _text(row, "min_billed"):
                 min_billed = int(row["min_billed"])
                 if min_billed < 0:
