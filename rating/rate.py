@@ -237,35 +237,25 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
         [None, s.NO_SUBSCRIPTION, s.NO_TARIFF, s.NO_RATE, s.NO_BAND, s.OVERFLOW],
         dtype=pl.String).gather(why))
 
-    first_slot = compiled.rate["slot_lo"][rate_of]
     # explanation columns gathered for rated events only (a null index gives null)
     explained = compiled.entries.drop("effective_from").select(
         pl.all().gather(_index(entry, ~rated)))
-    of_rate = _index(rate_of, ~rated)
-    rate_name, increments, per = (compiled.rate_text[c].gather(of_rate)
-                                  for c in ("rate_id", "increments", "rate_unit"))
-
-    def money(values: np.ndarray, valid=rated) -> pl.Series:
-        return pl.from_arrow(nanos_to_arrow(values, valid))
+    rate_explained = compiled.rate_explained.select(pl.all().gather(_index(rate_of, ~rated)))
 
     spans = _spans_column(compiled, o_entry, o_bind, o_slot, o_billed, cost, first_span, rated)
     currency_of = {p.id: catalog.plan_currency(p) for p in catalog.model.plans}
     out = usage.with_columns(
         *explained.get_columns(),
+        *rate_explained.get_columns(),
         *periods.get_columns(),
         status=pl.when(pl.Series(rated)).then(pl.lit(s.RATED)).otherwise(pl.lit(s.UNRATED)),
         reason=reason,
         plan_id=pl.when(pl.Series(rated)).then(plan),
-        rate_id=rate_name,
-        rate=money(compiled.slot["rate"][first_slot]),
-        rate_unit=per,
-        connect_fee=money(compiled.rate["connect"][rate_of]),
-        increments=increments,
         billed_quantity=pl.Series(np.where(rated, billed, 0), dtype=pl.Int64),
         bundle_quantity=pl.Series(np.where(rated, draws.covered, 0), dtype=pl.Int64),
         bundles=draws.column,
         tier=pl.when(pl.Series(tiered & rated)).then(pl.Series(tier, dtype=pl.Int32)),
-        amount=money(amount),
+        amount=pl.from_arrow(nanos_to_arrow(amount, rated)),
         flags=pl.when(pl.Series(flagged & rated)).then(pl.lit("max_cost")),
         spans=spans,
         currency=(pl.lit(catalog.currency) if set(currency_of.values()) <= {catalog.currency}

@@ -13,7 +13,7 @@ import polars as pl
 
 from rules import Catalog, DeckCharge
 from rules.catalog import Band, Rate
-from rules.money import INT64_MAX, ROUNDING_METHODS, minor_units, to_nanos
+from rules.money import INT64_MAX, ROUNDING_METHODS, minor_units, nanos_to_arrow, to_nanos
 from rules.units import RATE_UNITS, parse_increments
 
 from .calendar import ALWAYS, build_calendar, from_micros, micros
@@ -120,16 +120,20 @@ class CompiledTariff:
     _calendars: dict = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
-    def rate_text(self) -> dict[str, pl.Series]:
-        """Per rate, the explanation columns: its catalog name, increments, rate unit."""
+    def rate_explained(self) -> pl.DataFrame:
+        """Per rate, the explanation columns: its catalog name, its first slot's price,
+        the rate unit, the connect fee and the increments."""
         params = self.rate_params
-        return {
+        return pl.DataFrame({
             "rate_id": pl.Series([r.name or None for r in params], dtype=pl.String),
+            "rate": pl.from_arrow(nanos_to_arrow(
+                np.array([r.slots[0][1] for r in params], dtype=np.int64))),
+            "rate_unit": pl.Series([r.slots[0][4] for r in params], dtype=pl.String),
+            "connect_fee": pl.from_arrow(nanos_to_arrow(self.rate["connect"])),
             "increments": pl.Series(
                 ["/".join(str(sl[3]) for sl in r.slots) if len(r.slots) > 1
                  else f"{r.slots[0][3]}/{r.slots[0][3]}" for r in params], dtype=pl.String),
-            "rate_unit": pl.Series([r.slots[0][4] for r in params], dtype=pl.String),
-        }
+        })
 
     def calendar(self, t: int, lo_us: int, hi_us: int) -> tuple[np.ndarray, np.ndarray]:
         """Tariff t's band calendar covering [lo_us, hi_us], built for whole UTC months and
