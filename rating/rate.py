@@ -91,9 +91,7 @@ def split_events(compiled: CompiledTariff, calendars: _Calendars, tariff: np.nda
     n = len(at)
     if seg0 is None:
         seg0 = calendars.segment(tariff, at)
-    seg_hi = np.where(tariff >= 0, calendars.hi[np.maximum(tariff, 0)], 0)
-    split = np.where(tariff >= 0, compiled.tariff_split[np.maximum(tariff, 0)], False)
-    args = (at, qty, split, entry.astype(np.int64), seg0, seg_hi, calendars.seg_from,
+    args = (at, qty, tariff, entry, seg0, compiled.tariff_split, calendars.hi, calendars.seg_from,
             calendars.seg_mask, compiled.entry["bind_lo"], compiled.entry["bind_hi"],
             compiled.entry["next"], compiled.entry["next_from"], compiled.binding["bit"],
             compiled.binding["weight"], compiled.binding["from"], compiled.binding["rate"],

@@ -38,15 +38,18 @@ def _best_binding(e, mask, e_bind_lo, e_bind_hi, b_bit, b_weight, b_from):
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
-def split_spans(chunk_rows, room, start, qty, split, entry0, seg0, seg_hi, seg_from, seg_mask,
-                e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight, b_from, b_rate,
+def split_spans(chunk_rows, room, start, qty, tariff, entry0, seg0, t_split, t_seg_hi,
+                seg_from, seg_mask, e_bind_lo, e_bind_hi, e_next, e_next_from, b_bit, b_weight,
+                b_from, b_rate,
                 r_slot_lo, r_slot_hi, r_min_billed, r_free_below, s_from, s_inc,
                 o_row, o_entry, o_bind, o_slot, o_count, o_billed):
     """One pass over rows in chunks (rows ``chunk_rows[c]`` to ``chunk_rows[c + 1]``), in
     parallel: chunk c writes its rows' spans, in row order, from ``room[c]`` on and must
     end by ``room[c + 1]``. Returns spans per row, status, the binding in force at each
     row's start (-1: none), and the spans each chunk wrote (-1: they did not fit; the
-    caller gives more room and runs again)."""
+    caller gives more room and runs again). Row i is of tariff ``tariff[i]``, which splits
+    its events at band changes if ``t_split``, and whose calendar segments end before
+    ``t_seg_hi``; rows whose ``entry0`` or tariff is -1 are skipped."""
     n = len(start)
     counts = np.zeros(n, dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
@@ -60,12 +63,14 @@ def split_spans(chunk_rows, room, start, qty, split, entry0, seg0, seg_hi, seg_f
         fits = True
         for i in range(chunk_rows[c], chunk_rows[c + 1]):
             e = entry0[i]
-            if e < 0:
+            t = tariff[i]
+            if e < 0 or t < 0:
                 continue
             seg = seg0[i]
+            seg_hi = t_seg_hi[t]
             t0 = start[i]
             q = qty[i]
-            splits = split[i]
+            splits = t_split[t]
             b = _best_binding(e, seg_mask[seg], e_bind_lo, e_bind_hi, b_bit, b_weight, b_from)
             first[i] = b
             if b < 0:
@@ -81,7 +86,7 @@ def split_spans(chunk_rows, room, start, qty, split, entry0, seg0, seg_hi, seg_f
             while o < target:
                 if splits:
                     t = t0 + o * MICROS
-                    while seg + 1 < seg_hi[i] and seg_from[seg + 1] <= t:
+                    while seg + 1 < seg_hi and seg_from[seg + 1] <= t:
                         seg += 1
                     while e_next[e] >= 0 and e_next_from[e] <= t:
                         e = e_next[e]
@@ -98,7 +103,7 @@ def split_spans(chunk_rows, room, start, qty, split, entry0, seg0, seg_hi, seg_f
                 if slot + 1 < r_slot_hi[rate]:
                     limit = min(limit, s_from[slot + 1])
                 if splits:
-                    if seg + 1 < seg_hi[i]:
+                    if seg + 1 < seg_hi:
                         limit = min(limit, (seg_from[seg + 1] - t0 + MICROS - 1) // MICROS)
                     if e_next[e] >= 0:
                         limit = min(limit, (e_next_from[e] - t0 + MICROS - 1) // MICROS)
