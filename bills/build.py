@@ -557,12 +557,23 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
 def _customers_table(accounts: Accounts | None) -> pl.DataFrame:
     """The accounts file's customers, as the bills were built with them."""
     customers = accounts.customers.values() if accounts else []
+    # customers described alike share their cycle and discounts objects: each is written
+    # as JSON once (hundreds of thousands of customers, a few descriptions)
+    cycles: dict[int, str] = {}
+    discounts: dict[int, str] = {}
+
+    def once(written: dict[int, str], value, write) -> str:
+        text = written.get(id(value))
+        if text is None:
+            text = written[id(value)] = write(value)
+        return text
+
     return pl.DataFrame([{
         "customer_id": c.id, "timezone": c.timezone, "currency": c.currency,
         "tax_jurisdiction": c.tax_jurisdiction, "tax_exempt": c.tax_exempt,
-        "cycle": c.cycle.model_dump_json(),
-        "discounts": json.dumps([d.model_dump(mode="json", by_alias=True)
-                                 for d in c.discounts]),
+        "cycle": once(cycles, c.cycle, lambda cycle: cycle.model_dump_json()),
+        "discounts": once(discounts, c.discounts, lambda held: json.dumps(
+            [d.model_dump(mode="json", by_alias=True) for d in held])),
     } for c in customers], schema={
         "customer_id": pl.String, "timezone": pl.String, "currency": pl.String,
         "tax_jurisdiction": pl.String, "tax_exempt": pl.List(pl.String), "cycle": pl.String,

@@ -30,6 +30,9 @@ def test_plain_holdings_read_as_the_row_by_row_reading_reads_them(tmp_path, cata
     assert quick is not None
     assert quick.subscriptions.equals(slow.subscriptions)
     assert quick.customers == slow.customers
+    for cid, customer in slow.customers.items():  # made from a shared description, as given
+        assert quick.customers[cid].model_fields_set == customer.model_fields_set
+        assert quick.customers[cid].model_dump_json() == customer.model_dump_json()
     assert list(quick.customers) == ["S1", "ACME", "S4", "S5"]
     assert quick.customers["ACME"].cycle.cycle() == slow.customers["ACME"].cycle.cycle()
     assert quick.digest == slow.digest
