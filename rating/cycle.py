@@ -94,7 +94,7 @@ def draw(counters: Counters, service: pl.Series, band: pl.Series, destination: p
 
     def none() -> Draws:
         return Draws(np.zeros(n, np.int64), np.zeros(n, bool),
-                     _draws_column(np.zeros((n, 0), np.int64), plan, {}))
+                     _draws_column(_flat_draws(np.zeros((n, 0), np.int64), plan, {}), n))
 
     if not plans or not n:
         return none()
@@ -132,8 +132,8 @@ def draw(counters: Counters, service: pl.Series, band: pl.Series, destination: p
     covered[order] = covered_sorted
     take = np.zeros((n, width), dtype=np.int64)
     take[order] = sorted_take
-    return Draws(covered, _waived(take, plan, plans, covered, billed),
-                 _draws_column(take, plan, plans))
+    flat = _flat_draws(take, plan, plans)
+    return Draws(covered, _waived(flat, covered, billed), _draws_column(flat, len(plan)))
 
 
 def _bundle_table(plans: dict) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -155,19 +155,20 @@ def _flat_draws(take: np.ndarray, plan: np.ndarray, plans: dict):
     return row, offset[plan[row]] + b, take[row, b], names, waived
 
 
-def _waived(take, plan, plans, covered, billed) -> np.ndarray:
+def _waived(flat_draws, covered, billed) -> np.ndarray:
     """Events wholly covered by bundles that all waive the connect fee."""
-    row, flat, _, _, waived = _flat_draws(take, plan, plans)
+    row, flat, _, _, waived = flat_draws
     charging = np.bincount(row[~waived[flat]], minlength=len(billed))
     return (covered > 0) & (covered == billed) & (charging == 0)
 
 
-def _draws_column(take, plan, plans) -> pl.Series:
-    row, flat, units, names, _ = _flat_draws(take, plan, plans)
+def _draws_column(flat_draws, n: int) -> pl.Series:
+    """Each of ``n`` events' draws as a list of {bundle, quantity} (empty: none)."""
+    row, flat, units, names, _ = flat_draws
     struct = pa.StructArray.from_arrays(
         [string_views(names, flat),
          pa.array(units, pa.int64())], names=["bundle", "quantity"])
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(plan)))])
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
     lists = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), struct)
     return pl.from_arrow(lists).alias("bundles").cast(pl.List(BUNDLE_DRAW))
 

@@ -227,7 +227,8 @@ def rate_batch(usage: pl.DataFrame, catalog: Catalog, compiled: CompiledTariff,
                                               billed - draws.covered, rated, earlier)
     if tiered.any():  # one span per event (tiered charges do not split)
         amount = np.where(tiered, amount + tier_cost, amount)
-        cost = np.where(tiered[row], tier_cost[row], cost)
+        spans_tiered = np.flatnonzero(tiered[row])
+        cost[spans_tiered] = tier_cost[row[spans_tiered]]
     # rating's reason as a code per row (the first that holds), then one gather of names
     why = np.select([(candidates[0] < 0) & ~any_tariff, ~any_tariff, entry < 0,
                      no_band, overflow], np.arange(1, 6), 0)
