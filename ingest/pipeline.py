@@ -601,9 +601,10 @@ def ingest_to(paths: list[str | Path], opts: IngestOptions, out_dir: str | Path,
             accounting.files[path.name] = accounting.files.get(path.name, 0) + len(rows) + len(bad)
             rows = rows.with_columns(_file=pl.lit(k, pl.Int32),
                                      _row=pl.int_range(pl.len(), dtype=pl.Int64))
+            # the id's hash is kept: it places the id and, later, finds repeats cheaply
             ids = rows.select("event_id", "_file", "_row", "source_format", "source_file",
-                              "source_row", "ingested_at",
-                              part=(pl.col("event_id").hash() % opts.buckets).cast(pl.Int32))
+                              "source_row", "ingested_at", id_hash=pl.col("event_id").hash())
+            ids = ids.with_columns(part=(pl.col("id_hash") % opts.buckets).cast(pl.Int32))
             for part, chunk in _bucket_slices(ids, "part"):
                 _spool(chunk, spool / "ids" / f"{part:03d}", k)
             rows = rows.with_columns(subscriber_buckets(rows["subscriber_id"], opts.buckets))
@@ -655,13 +656,27 @@ def _duplicates(ids_spool: Path, known: pl.DataFrame | None):
     repeated, billed = [], []
     seen = known.unique("event_id", keep="first") if known is not None else None
     for folder in sorted(ids_spool.glob("*")):
-        ids = _read_spool(folder).sort("_file", "_row")
-        first = ids["event_id"].is_first_distinct()
-        repeated.append(_with_first(ids.filter(~first), ids.filter(first)))
+        ids = _read_spool(folder)  # in input order: by file, then row
+        first = _first_distinct(ids["event_id"], ids["id_hash"])
+        again = ids.filter(~first)
+        if len(again):
+            repeated.append(_with_first(again, ids.filter(
+                first & pl.col("event_id").is_in(again["event_id"].implode()))))
         if seen is not None and len(seen):
             billed.append(ids.filter(first).join(seen, on="event_id", how="inner"))
     return tuple(pl.concat(p).sort("_file", "_row") if p else None
                  for p in (repeated, billed))
+
+
+def _first_distinct(event_id: pl.Series, id_hash: pl.Series) -> pl.Series:
+    """``event_id.is_first_distinct()``, found on the ids' 64-bit hashes: a row whose hash
+    no other row has is the first of its id; only rows sharing a hash (the same id, or
+    rarely a collision) are compared as strings, among themselves."""
+    first = id_hash.is_first_distinct()
+    if first.all():
+        return first
+    rows = id_hash.is_duplicated().arg_true()
+    return first.scatter(rows, event_id.gather(rows).is_first_distinct())
 
 
 def _spool(frame: pl.DataFrame, folder: Path, k: int) -> None:
@@ -674,8 +689,9 @@ def _spool(frame: pl.DataFrame, folder: Path, k: int) -> None:
 
 def _read_spool(folder: Path) -> pl.DataFrame:
     """A bucket's or partition's spooled rows, files in input order (their optional
-    columns may differ)."""
-    return pl.concat([pl.read_parquet(f) for f in sorted(folder.glob("*.parquet"))],
+    columns may differ), each file's rows in its order."""
+    return pl.concat([pl.read_parquet(f) for f in sorted(folder.glob("*.parquet"),
+                                                         key=lambda f: int(f.stem))],
                      how="diagonal_relaxed")
 
 

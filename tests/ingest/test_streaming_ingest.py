@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest import IngestOptions, ingest_files, ingest_to, quarantine_known, write_ingest
+from ingest.pipeline import _first_distinct
 
 HEADER = "event_id,subscriber_id,service,started_at,quantity,destination"
 
@@ -80,3 +83,16 @@ def test_streaming_ingest_of_no_files(tmp_path):
     assert accounting.read == 0
     assert (tmp_path / "out" / "usage").is_dir()
     assert pl.read_parquet(tmp_path / "out" / "quarantine" / "part-0.parquet").is_empty()
+
+
+IDS = ["a", "b", "c", "dd", None]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(IDS), max_size=40),
+       st.fixed_dictionaries({i: st.integers(0, 2) for i in IDS}))
+def test_repeated_ids_are_found_on_their_hashes_as_on_the_ids(ids, hash_of):
+    """Each id has one hash, taken from three values: different ids often share one."""
+    hashes = pl.Series([hash_of[i] for i in ids], dtype=pl.UInt64)
+    ids = pl.Series(ids, dtype=pl.String)
+    assert _first_distinct(ids, hashes).equals(ids.is_first_distinct())
