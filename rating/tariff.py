@@ -126,8 +126,7 @@ class CompiledTariff:
         params = self.rate_params
         return pl.DataFrame({
             "rate_id": pl.Series([r.name or None for r in params], dtype=pl.String),
-            "rate": pl.from_arrow(nanos_to_arrow(
-                np.array([r.slots[0][1] for r in params], dtype=np.int64))),
+            "rate": pl.from_arrow(nanos_to_arrow(self.slot["rate"][self.rate["slot_lo"]])),
             "rate_unit": pl.Series([r.slots[0][4] for r in params], dtype=pl.String),
             "connect_fee": pl.from_arrow(nanos_to_arrow(self.rate["connect"])),
             "increments": pl.Series(
