@@ -539,16 +539,56 @@ def _bucket_slices(frame: pl.DataFrame, key: str):
     then a slice per value (partition_by gathers every column once per value)."""
     frame = frame.sort(key, maintain_order=True)
     values = frame[key].to_numpy()
-    for v in np.unique(values):
-        lo, hi = np.searchsorted(values, [v, v + 1])
-        yield int(v), frame.slice(lo, hi - lo).drop(key)
+    edges = [0, *(np.flatnonzero(values[1:] != values[:-1]) + 1).tolist(), len(values)]
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        if hi > lo:
+            yield int(values[lo]), frame.slice(lo, hi - lo).drop(key)
 
 
 def _write_usage(usage: pl.DataFrame, folder: Path) -> None:
     """One bucket's usage, in the order rating reads it: by subscriber, start, event id."""
     folder.mkdir(parents=True)
-    usage.sort("subscriber_id", "started_at", "event_id").write_parquet(
-        folder / "part-0.parquet")
+    # zstd's fastest level: 0.47 s per 1.25M rows against 0.63 s at Polars' default
+    # level, 10% larger, read back as fast (measured on the 10M bench month)
+    usage[_usage_order(usage)].write_parquet(folder / "part-0.parquet", compression="zstd",
+                                             compression_level=1)
+
+
+def _usage_order(usage: pl.DataFrame) -> np.ndarray:
+    """The rows' order by subscriber, start and event id, nulls first, as
+    ``usage.sort("subscriber_id", "started_at", "event_id")`` gives it, found on integers:
+    each subscriber's number in sorted order and the start go into one 64-bit key, and only
+    rows of equal key (one subscriber's events starting in the same microsecond) are
+    ordered by their event ids. From the 10M bench month, sorting the strings took 0.72 s
+    for 1M rows shuffled and 0.36 s for 1.25M rows in input order; this, 0.4-0.5 s and
+    0.2-0.27 s."""
+    if usage.is_empty():
+        return np.zeros(0, dtype=np.int64)
+    subscriber = usage["subscriber_id"]
+    names = subscriber.unique().sort()  # a null first
+    number = subscriber.replace_strict(names, pl.Series(np.arange(len(names))),
+                                       return_dtype=pl.Int64).to_numpy()
+    start = usage["started_at"].dt.epoch("us")
+    lo, hi = start.min(), start.max()
+    if lo is None:  # no start at all
+        lo = hi = 0
+    since = (start - lo + 1).fill_null(0).to_numpy()  # a null first
+    width = (hi - lo + 1).bit_length()
+    if width + len(names).bit_length() > 63:  # starts decades apart: no room
+        return usage.with_row_index("_order").sort(
+            "subscriber_id", "started_at", "event_id")["_order"].to_numpy()
+    key = (number << width) | since
+    order = pl.Series(key).arg_sort().to_numpy(writable=True)  # ties are ordered below
+    key = key[order]
+    tied = np.zeros(len(key), dtype=bool)
+    tied[1:] = key[1:] == key[:-1]
+    tied[:-1] |= tied[1:]
+    if tied.any():  # ties adjoin, so sorting them among themselves orders each run
+        at = np.flatnonzero(tied)
+        runs = pl.DataFrame({"key": key[at], "event_id": usage["event_id"].gather(order[at])})
+        order[at] = order[at][runs.with_row_index("_at").sort("key", "event_id")["_at"]
+                              .to_numpy()]
+    return order
 
 
 def _finish(staging: Path, out: Path, quarantine: pl.DataFrame, accounting: Accounting) -> None:
@@ -672,9 +712,9 @@ def _first_distinct(event_id: pl.Series, id_hash: pl.Series) -> pl.Series:
     """``event_id.is_first_distinct()``, found on the ids' 64-bit hashes: a row whose hash
     no other row has is the first of its id; only rows sharing a hash (the same id, or
     rarely a collision) are compared as strings, among themselves."""
+    if id_hash.n_unique() == len(id_hash):  # the usual case; counting is 4x faster
+        return pl.Series(np.ones(len(id_hash), dtype=bool))
     first = id_hash.is_first_distinct()
-    if first.all():
-        return first
     rows = id_hash.is_duplicated().arg_true()
     return first.scatter(rows, event_id.gather(rows).is_first_distinct())
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest import IngestOptions, ingest_files, ingest_to, quarantine_known, write_ingest
-from ingest.pipeline import _first_distinct
+from ingest.pipeline import _first_distinct, _usage_order
 
 HEADER = "event_id,subscriber_id,service,started_at,quantity,destination"
 
@@ -96,3 +96,19 @@ def test_repeated_ids_are_found_on_their_hashes_as_on_the_ids(ids, hash_of):
     hashes = pl.Series([hash_of[i] for i in ids], dtype=pl.UInt64)
     ids = pl.Series(ids, dtype=pl.String)
     assert _first_distinct(ids, hashes).equals(ids.is_first_distinct())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["S2", "S10", "S1", "", None]),
+                          st.sampled_from([None, 0, 1, 59, 60, 10**6]),
+                          st.sampled_from(["e", "E", "d", "e1", "é"])), max_size=40),
+       st.sampled_from([0, 2**62]))
+def test_usage_order_is_the_sort_by_subscriber_start_and_event_id(rows, far):
+    """Nulls, ties on subscriber and start, and starts too far apart to pack (``far``)."""
+    usage = pl.DataFrame(
+        [(sub, None if at is None else at + far * (k % 2), event)
+         for k, (sub, at, event) in enumerate(rows)],
+        schema={"subscriber_id": pl.String, "started_at": pl.Int64, "event_id": pl.String},
+        orient="row").with_columns(pl.col("started_at").cast(pl.Datetime("us", "UTC")))
+    expected = usage.sort("subscriber_id", "started_at", "event_id")
+    assert usage[_usage_order(usage)].equals(expected)
