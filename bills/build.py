@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -423,7 +423,7 @@ def _customer_parts(batches) -> Iterator[tuple[pl.DataFrame, bool]]:
 
 
 def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list[str],
-                   as_of: datetime, spill: Path) -> None:
+                   as_of: datetime, spill: Path, progress: Callable[[str], None]) -> None:
     """bill_lines, bills, bill_taxes, bill_discounts and balances from the rated usage
     (``spill``: a folder for usage lines on their way, when they are many).
     Bills are priced a range of customers at a time, so memory stays bounded as usage
@@ -458,6 +458,7 @@ def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list
         pending = reader.submit(read_part)
         writing = written.submit(lambda: None)
         last = False
+        lines = bills = 0
         while not last:
             usage, last = pending.result()
             if not last:
@@ -470,6 +471,9 @@ def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list
                                    maintain_order="left")
             frames = _bill_frames(usage, other.filter(mine), catalog, accounts)
             other = other.filter(~mine)
+            lines += len(frames["bill_lines"])
+            bills += len(frames["bills"])
+            progress(f"priced {bills:,} bills, {lines:,} lines so far")
             writing.result()  # in order, and one part waiting to be written at most
             writing = written.submit(write_part, frames)
         writing.result()
@@ -478,11 +482,13 @@ def _priced_tables(con, catalog: Catalog, accounts: Accounts | None, rated: list
 
 def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catalog: Catalog,
                 runs: list[RunRecord], *, accounts: Accounts | None = None,
-                as_of: datetime | None = None) -> dict:
+                as_of: datetime | None = None,
+                progress: Callable[[str], None] | None = None) -> dict:
     """Write ``root/bills.duckdb`` from rated Parquet files named relative to ``root``;
     returns counts for the run summary. The views name their files relative to the
     database's folder, so the folder can be moved or copied whole; `ratecycle sql` resolves
-    them there (with DuckDB's ``file_search_path``)."""
+    them there (with DuckDB's ``file_search_path``). ``progress`` takes a line of text
+    after each part of the bills is priced."""
     root = Path(root)
     as_of = as_of or datetime.now(UTC)
     db_path = root / "bills.duckdb"
@@ -497,6 +503,7 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
     try:
         con.execute(f"SET file_search_path = '{_sql_path(root)}'")
         con.execute("SET memory_limit = '2GB'")
+        con.execute("SET enable_progress_bar = false")  # progress is reported per part
         # results handed over with strings as views, which Polars takes without copying
         # them again: the 4.7M usage lines of 10M events streamed in 1.5 s against 2.2 s
         con.execute("SET produce_arrow_string_view = true")
@@ -508,7 +515,8 @@ def build_bills(root: str | Path, rated: list[str], quarantine: list[str], catal
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM {source}")
         spill = Path(f"{tmp}.lines")
         try:
-            _priced_tables(con, catalog, accounts, rated, as_of, spill)
+            _priced_tables(con, catalog, accounts, rated, as_of, spill,
+                           progress or (lambda _: None))
         finally:
             shutil.rmtree(spill, ignore_errors=True)
         for name, frame in (("bundle_balances", bundle_balances(con, catalog, rated)),

@@ -368,7 +368,7 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     (out_dir / RUNS).mkdir(exist_ok=True)
     replace_path(staging, out_dir / RUNS / batch)
 
-    progress("building bills")
+    progress("building bills: the rated usage summed into lines")
     batches = sorted(p.parent.name for p in (out_dir / RUNS).glob("*/run.json"))
     summary.bills = build_bills(
         out_dir,
@@ -378,7 +378,7 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
          for p in sorted((out_dir / RUNS).glob("*/quarantine/*.parquet"))],
         catalog,
         [_run_record(out_dir / RUNS / b) for b in batches],
-        accounts=accounts, as_of=opts.ingested_at(),
+        accounts=accounts, as_of=opts.ingested_at(), progress=progress,
     )
     summary.wall_s = progress.elapsed()
     for name in ("run.json", "accounting.json"):

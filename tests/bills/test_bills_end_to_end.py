@@ -278,3 +278,14 @@ def test_a_killed_run_leaves_nothing_behind_after_the_next(bills, tmp_path):
     assert not list(out.glob(".bills.duckdb.*"))
     assert sql_rows(out / "bills.duckdb", "SELECT total FROM bills ORDER BY 1", tmp_path) == \
         sql_rows(bills, "SELECT total FROM bills ORDER BY 1", tmp_path)
+
+
+def test_the_run_reports_the_bills_as_they_are_priced(bills, tmp_path, capsys):
+    folder = bills.parent.parent
+    assert main(["run", "--format", "parquet", str(folder / "usage.parquet"),
+                 "--catalog", str(folder / "catalog.yaml"), "--out", str(tmp_path / "again"),
+                 "--as-of", "2026-04-01T06:00:00Z"]) == 0
+    err = capsys.readouterr().err
+    priced = sql_rows(bills, "SELECT count(*) AS n, sum(lines) AS lines FROM bills", tmp_path)[0]
+    assert "building bills" in err
+    assert f"priced {int(priced['n']):,} bills, {int(priced['lines']):,} lines so far" in err
