@@ -27,9 +27,7 @@ def run_query(db: str | Path, query: str, *, output: str | Path | None = None,
               fmt: str = "table", max_rows: int = 100) -> str | None:
     """Run ``query`` on a read-only connection. With ``fmt`` csv or parquet, write the
     result to ``output``; with ``table``, return the result as a printable table."""
-    db = Path(db)
-    if not db.is_file():
-        raise QueryError(f"{db}: no such database; run `ratecycle run` or `ratecycle demo` first")
+    db = _database(Path(db))
     if fmt not in ("table", "csv", "parquet"):
         raise QueryError(f"unknown format {fmt!r}; use table, csv or parquet")
     if fmt != "table" and output is None:
@@ -50,6 +48,19 @@ def run_query(db: str | Path, query: str, *, output: str | Path | None = None,
         raise QueryError(str(exc).strip()) from None
     finally:
         con.close()
+
+
+def _database(db: Path) -> Path:
+    """The database file ``db`` names: itself, or the bills.duckdb of an output folder."""
+    if db.is_dir() and (db / "bills.duckdb").is_file():
+        return db / "bills.duckdb"
+    if not db.is_file():
+        raise QueryError(f"{db}: no such database; run `ratecycle run` or `ratecycle demo` first")
+    with db.open("rb") as head:
+        if head.read(12)[8:] != b"DUCK":  # DuckDB's magic bytes
+            raise QueryError(f"{db} is not a DuckDB database; give the bills.duckdb that "
+                             "`ratecycle run` wrote (or its output folder)")
+    return db
 
 
 def _check_statement(query: str) -> None:

@@ -330,13 +330,15 @@ def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
     """Check and type a frame that claims the usage schema: (rows, bad rows)."""
     known = set(s.USAGE_SCHEMA) | set(s.OPTIONAL_SCHEMA) | {"source_row"}
     unknown = sorted(set(frame.columns) - known)
+    missing = [c for c in s.MINIMAL_COLUMNS if c not in frame.columns]
     if unknown:
         raise SourceFileError(
             str(path),
-            f"unknown columns {unknown}; usage columns are {sorted(set(s.USAGE_SCHEMA))} "
-            f"and optional {sorted(s.OPTIONAL_SCHEMA)}",
+            f"unknown columns {unknown}"
+            + (f" and required columns {missing} missing" if missing else "")
+            + f"; usage columns are {sorted(set(s.USAGE_SCHEMA))} and optional "
+            f"{sorted(s.OPTIONAL_SCHEMA)}",
         )
-    missing = [c for c in s.MINIMAL_COLUMNS if c not in frame.columns]
     if missing:
         raise SourceFileError(str(path), f"missing required usage columns {missing}")
     if "source_row" not in frame.columns:
@@ -360,7 +362,7 @@ def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
     checks = [
         (pl.col("event_id").is_null() | (pl.col("event_id") == ""), pl.lit("event_id is empty")),
         (pl.col("_started").is_null(), pl.format(
-            "started_at {} is not an instant with a UTC offset",
+            "started_at {} is not a valid date and time with a UTC offset",
             pl.col("started_at").cast(pl.String).fill_null("(empty)"))),
         (pl.col("_quantity").is_null() | (pl.col("_quantity") < 0)
          | (pl.col("_quantity") > s.MAX_QUANTITY), pl.format(

@@ -396,10 +396,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes for rating tasks (default 1)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="generate a realistic month and run the nightly job on it")
-    p.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR")
-    p.add_argument("--subscribers", type=_at_least(1), default=10_000, metavar="N")
-    p.add_argument("--events", type=_at_least(1), default=1_000_000, metavar="N")
+    p = sub.add_parser("demo", help="generate a realistic month and run the nightly job on it",
+                       description="Generate a seeded month of usage, a catalog and accounts "
+                       "under DIR/input (the same arguments give the same files) and bill it "
+                       "into DIR as `ratecycle run` does. Run again with the same arguments, "
+                       "it replaces its own run; a folder holding another month is refused.")
+    p.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR",
+                   help="output folder (default out/demo)")
+    p.add_argument("--subscribers", type=_at_least(1), default=10_000, metavar="N",
+                   help="subscribers in the month (default 10,000)")
+    p.add_argument("--events", type=_at_least(1), default=1_000_000, metavar="N",
+                   help="usage events in the month (default 1,000,000)")
     p.add_argument("--workers", type=_at_least(1), default=1, metavar="N",
                    help="processes for rating tasks (default 1)")
     p.set_defaults(func=cmd_demo)
@@ -409,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sql", help="query bills.duckdb read-only",
                        description="Run one SQL query read-only against bills.duckdb. "
                        f"Tables: {', '.join(TABLES)}; views: {', '.join(VIEWS)}.")
-    p.add_argument("--db", required=True, type=Path, metavar="DIR/bills.duckdb")
+    p.add_argument("--db", required=True, type=Path, metavar="DIR/bills.duckdb",
+                   help="the bills database, or the output folder that holds it")
     p.add_argument("query", metavar="SQL")
     p.add_argument("--format", choices=("table", "csv", "parquet"),
                    help="table (default) prints; csv prints, or writes --output; parquet "

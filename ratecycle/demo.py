@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest import IngestOptions
+from ingest.pipeline import replace_path
 
-from .demo_data import generate_demo
-from .job import Progress, RunSummary, claim_output_dir, run_nightly
+from .demo_data import DemoInputs, generate_demo
+from .job import RUNS, OutputError, Progress, RunSummary, batch_of, claim_output_dir, run_nightly
 
 
 def run_demo(out: str | Path, *, subscribers: int = 10_000, events: int = 1_000_000,
@@ -18,8 +21,22 @@ def run_demo(out: str | Path, *, subscribers: int = 10_000, events: int = 1_000_
     claim_output_dir(out)
     progress = Progress(quiet=quiet)
     progress(f"generating {events:,} events for {subscribers:,} subscribers")
-    inputs = generate_demo(out / "input", subscribers=subscribers, events=events,
-                           progress=progress)
+    # generated beside the folder's input first: a month of other arguments is refused
+    # before it overwrites the input of the month already billed there
+    fresh = out / f".staging-input-{os.getpid()}"
+    made = generate_demo(fresh, subscribers=subscribers, events=events, progress=lambda line:
+                         progress(line.replace(str(fresh), str(out / "input"))))
+    batch = batch_of([made.usage])
+    others = sorted(r.parent.name for r in (out / RUNS).glob("*/run.json")
+                    if r.parent.name != batch)
+    if others:
+        shutil.rmtree(fresh)
+        raise OutputError(
+            f"{out} holds the bills of another demo month (batch {others[0]}), which this "
+            "one would be billed with; choose another --out, or remove that folder first")
+    replace_path(fresh, out / "input")
+    inputs = DemoInputs(*(out / "input" / path.name for path in
+                          (made.usage, made.catalog, made.accounts, made.deck)))
     # A fixed 'now' just after the month makes the demo run reproducible.
     opts = IngestOptions(format="parquet", as_of=datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
     return run_nightly([inputs.usage], opts, inputs.catalog, out,

@@ -309,6 +309,29 @@ def _known_events(out: Path, batch: str) -> pl.DataFrame:
                       for p in parts]).collect()
 
 
+def _check_accounts_like_other_batches(out: Path, batch: str,
+                                       accounts_path: Path | None) -> None:
+    """Refuse a run whose use of an accounts file differs from the other batches of
+    ``out``: the bills are rebuilt from every batch with this run's accounts, so a night
+    without them would bill every earlier customer without plan, taxes and discounts (and
+    one with them, customers rated without accounts on the accounts' plans)."""
+    for record in sorted((out / RUNS).glob("*/run.json")):
+        if record.parent.name == batch:
+            continue  # this batch again: its run is replaced
+        had = json.loads(record.read_text())["inputs"].get("accounts") is not None
+        if had and accounts_path is None:
+            raise OutputError(
+                f"{out} holds batch {record.parent.name}, rated with an accounts file, and "
+                "every bill there is rebuilt with this run's accounts: run again with "
+                "--accounts (the accounts of this folder's customers), or write this "
+                "batch to another --out")
+        if not had and accounts_path is not None:
+            raise OutputError(
+                f"{out} holds batch {record.parent.name}, rated without an accounts file, "
+                f"and every bill there would be rebuilt with {accounts_path.name}: run "
+                "again without --accounts, or write this batch to another --out")
+
+
 def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_dir: Path, *,
                 accounts_path: Path | None = None, workers: int = 1,
                 progress: Progress | None = None,
@@ -328,10 +351,11 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     progress(f"catalog {catalog_path.name}: {len(catalog.model.plans)} plans, "
              f"{sum(len(d) for d in catalog.decks.values()):,} deck rows")
     claim_output_dir(out_dir, [*files, catalog_path, accounts_path, *also_reads])
+    batch = batch_of(files)
+    _check_accounts_like_other_batches(out_dir, batch, accounts_path)
     staging = out_dir / f".staging-{os.getpid()}"
     staging.mkdir()
 
-    batch = batch_of(files)
     ing = ingest_to(files, opts, staging, known=_known_events(out_dir, batch),
                     progress=progress)
     progress(f"ingested {ing.read:,} rows: {ing.accepted:,} to rate, "
@@ -447,6 +471,8 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
         if out.resolve() == read.resolve() or out.resolve() in read.resolve().parents:
             raise OutputError(f"--out {out} would replace {read}, which this command reads; "
                               "choose another --out")
+    if out.suffix.lower() != ".parquet":
+        claim_output_dir(out, [usage])  # a folder refused before the rating, not after
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -487,7 +513,6 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
             quarantine_out = out.with_name(out.stem + ".quarantine.parquet")
             quarantine_out.unlink(missing_ok=True)
         else:
-            claim_output_dir(out, [usage])
             for old in out.glob("bucket=*"):
                 shutil.rmtree(old)
             for new in parts:

@@ -135,6 +135,20 @@ def test_rate_refuses_to_replace_its_own_usage(out, folder, capsys):
     assert (folder / "usage.csv").read_text() == USAGE
 
 
+def test_rate_refuses_a_foreign_folder_before_rating(folder, monkeypatch, capsys):
+    (folder / "mine").mkdir()
+    (folder / "mine" / "notes.txt").write_text("keep")
+
+    def rate_buckets(*args, **kwargs):
+        raise AssertionError("rated before the output folder was checked")
+
+    monkeypatch.setattr("ratecycle.job._rate_buckets", rate_buckets)
+    assert main(["rate", "--catalog", "catalog/catalog.yaml", "--usage", "usage.csv",
+                 "--out", "mine"]) == 1
+    assert "not empty and was not written by ratecycle" in capsys.readouterr().err
+    assert files_under(folder / "mine") == {"notes.txt"}
+
+
 def test_a_column_map_needs_format_csv(folder, capsys):
     (folder / "map.yaml").write_text("columns: {started_at: t}\n")
     assert main(["ingest", "--format", "asterisk-csv", "usage.csv", "--column-map", "map.yaml",

@@ -175,3 +175,14 @@ def test_csv_without_output_prints_what_output_would_write(bills, elsewhere, cap
 def test_parquet_without_output_is_refused(bills, elsewhere, capsys):
     assert main(["sql", "--db", str(bills), "SELECT 1", "--format", "parquet"]) == 1
     assert "add --output FILE.parquet" in capsys.readouterr().err
+
+
+def test_the_output_folder_names_its_database(bills, elsewhere, capsys):
+    assert main(["sql", "--db", str(bills.parent), "SELECT count(*) AS n FROM rated_usage"]) == 0
+    assert "2" in capsys.readouterr().out
+
+
+def test_a_file_that_is_not_a_database_is_named(bills, elsewhere, capsys):
+    assert main(["sql", "--db", str(bills.parent / "accounting.json"), "SELECT 1"]) == 1
+    err = capsys.readouterr().err
+    assert "accounting.json is not a DuckDB database" in err and "Traceback" not in err

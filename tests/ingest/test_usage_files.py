@@ -36,6 +36,8 @@ def test_a_usage_csv_row_becomes_usage(tmp_path):
         (",S1,voice,2026-03-02T10:00:00Z,60,44", "event_id is empty"),
         ("b,S1,voice,2026-03-02 10:00:00,60,44", "2026-03-02 10:00:00"),  # no UTC offset
         ("b,S1,voice,yesterday,60,44", "yesterday"),
+        ("b,S1,voice,2026-11-31T10:00:00+01:00,60,44",  # no such day
+         "2026-11-31T10:00:00+01:00 is not a valid date and time"),
         ("b,S1,voice,,60,44", "started_at"),
         ("b,S1,voice,2026-03-02T10:00:00Z,-1,44", "quantity -1"),
         ("b,S1,voice,2026-03-02T10:00:00Z,1.5,44", "quantity 1.5"),
@@ -83,6 +85,12 @@ def test_a_repeated_event_id_is_quarantined_as_duplicate(tmp_path):
 def test_unknown_columns_are_refused_naming_the_file(tmp_path):
     with pytest.raises(SourceFileError, match=r"usage\.csv: unknown columns \['colour'\]"):
         ingest_csv(tmp_path, GOOD + ",red", header=HEADER + ",colour")
+
+
+def test_a_renamed_required_column_is_named_as_missing_too(tmp_path):
+    with pytest.raises(SourceFileError, match=r"unknown columns \['id'\] and required "
+                                              r"columns \['event_id'\] missing"):
+        ingest_csv(tmp_path, GOOD, header=HEADER.replace("event_id", "id"))
 
 
 def test_missing_required_columns_are_refused_naming_the_file(tmp_path):
