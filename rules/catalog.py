@@ -76,7 +76,7 @@ def currency_code(value: str) -> str:
 
 def _money(value: str | int) -> str:
     if isinstance(value, float):
-        raise ValueError("write amounts as quoted text ('0.10'), not as a YAML float")
+        raise ValueError(f"write amounts as quoted text ('{value!r}'), not as a YAML float")
     nanos = to_nanos(str(value))  # MoneyError is a ValueError: pydantic reports it
     if nanos < 0:
         raise ValueError(f"{value!r} is negative")
@@ -87,8 +87,8 @@ def tax_rate(value: str | int) -> str:
     """A tax rate: a decimal fraction 0 <= rate < 1 written as text, '0.20' for 20%."""
     hint = "a tax rate is a fraction: write 0.20 for 20%"
     if isinstance(value, float):
-        raise ValueError(f"write the tax rate as quoted text ('0.20'), not as a YAML float; "
-                         f"{hint}")
+        raise ValueError(f"write the tax rate as quoted text ('{value!r}'), not as a YAML "
+                         f"float; {hint}")
     try:
         nanos = to_nanos(value if isinstance(value, int) else str(value))
     except MoneyError:
@@ -589,6 +589,25 @@ class Catalog:
         return plan.currency or self.model.currency
 
 
+def _catalog_keys() -> list[str]:
+    """Every key a catalog mapping may hold, at any depth (names and aliases)."""
+    keys: set[str] = set()
+    models = [_Strict]
+    while models:
+        model = models.pop()
+        models += model.__subclasses__()
+        keys.update(field.alias or name for name, field in model.model_fields.items())
+    return sorted(keys)
+
+
+def _message(error: dict) -> str:
+    """A validation error's message; an unknown key gets the closest known one."""
+    if error["type"] == "extra_forbidden" and isinstance(error["loc"][-1], str):
+        hint = difflib.get_close_matches(error["loc"][-1], _catalog_keys(), n=1)
+        return f"unknown key{f'; did you mean {hint[0]!r}?' if hint else ''}"
+    return error["msg"].removeprefix("Value error, ")
+
+
 def _loc(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -756,8 +775,7 @@ def load_catalog(path: str | Path) -> Catalog:
     try:
         model = CatalogModel.model_validate(raw)
     except ValidationError as exc:
-        problems += [Problem(_loc(e["loc"]), e["msg"].removeprefix("Value error, "))
-                     for e in exc.errors()]
+        problems += [Problem(_loc(e["loc"]), _message(e)) for e in exc.errors()]
     problems += _semantic_problems(raw)
     digest = hashlib.sha256(raw_text)
     decks = {}

@@ -3,6 +3,7 @@
     RulesError
     ├── CatalogError     the catalog or a deck it references is wrong (lists all problems)
     ├── DeckImportError  a carrier rate deck cannot be imported (lists all problems)
+    ├── TariffPlanImportError  a CGRateS tariff plan cannot be imported (lists all problems)
     └── AccountsError    the accounts file is wrong (lists all problems)
 """
 
@@ -39,7 +40,11 @@ class CatalogError(_Problems):
 
 
 class DeckImportError(_Problems):
-    title = "problem(s) in the rate deck; nothing was imported"
+    title = "problem(s) importing the rate deck; nothing was imported"
+
+
+class TariffPlanImportError(_Problems):
+    title = "problem(s) in the CGRateS tariff plan; nothing was imported"
 
 
 class AccountsError(_Problems):

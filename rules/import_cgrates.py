@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from .catalog import Catalog, _clock, publish_catalog
-from .errors import CatalogError, Problem
+from .errors import Problem, TariffPlanImportError
 from .money import MoneyError, to_nanos
 
 FILES = ("Destinations", "Rates", "DestinationRates", "Timings", "RatingPlans",
@@ -133,7 +133,8 @@ def import_cgrates(folder: str | Path, out: str | Path, *, currency: str,
     folder, out = Path(folder), Path(out)
     problems: list[Problem] = []
     if not folder.is_dir():
-        raise CatalogError(str(folder), [Problem(str(folder), "not a folder of CGRateS CSVs")])
+        raise TariffPlanImportError(str(folder), [Problem(str(folder),
+                                                          "not a folder of CGRateS CSVs")])
     rows = {name: _rows(folder, name, problems) for name in FILES}
 
     destinations: dict[str, list[str]] = {}
@@ -247,7 +248,7 @@ def import_cgrates(folder: str | Path, out: str | Path, *, currency: str,
             "fallback": [s for s in row.get("ratesfallbacksubject", "").split(";") if s],
         })
     if problems:
-        raise CatalogError(str(folder), problems)
+        raise TariffPlanImportError(str(folder), problems)
 
     files: dict[str, str] = {}
     deck_refs = {}

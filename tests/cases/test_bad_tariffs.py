@@ -1,7 +1,8 @@
 """Bad tariffs are refused with the file, the row and the reason.
 
 A small valid CGRateS tariff plan is written to a temporary folder and one thing is broken
-in it at a time: `rules.import_cgrates` raises CatalogError whose problem names
+in it at a time: `rules.import_cgrates` raises TariffPlanImportError (or CatalogError, for
+a plan whose CSVs read but whose catalog is refused) whose problem names
 `<File>.csv:<line>` (1-based physical line; the header is line 1) and says what is wrong, and
 `ratecycle catalog import-cgrates` exits 1 with that message on stderr, no traceback, and no
 catalog written. The native catalog refuses overlapping slots of a named rate by its path.
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from ratecycle.cli import main
-from rules import CatalogError, import_cgrates, load_catalog
+from rules import CatalogError, TariffPlanImportError, import_cgrates, load_catalog
 
 VALID_TP = {
     "Destinations": """\
@@ -71,7 +72,7 @@ def write_tp(folder: Path, **replace: str) -> Path:
 
 
 def refused(tp: Path, out: Path) -> list[tuple[str, str]]:
-    with pytest.raises(CatalogError) as info:
+    with pytest.raises((TariffPlanImportError, CatalogError)) as info:
         import_cgrates(tp, out, currency="EUR")
     return [(p.where, p.what) for p in info.value.problems]
 

@@ -98,7 +98,7 @@ def add_default_plan(doc):
          ("unknown unit 'fortnight'", "use one of")),
         (field("currency", value="EUX"), "currency", ("unknown currency 'EUX'", "'EUR'")),
         (charge(1, rate="-0.05"), "plans[0].charges[1].rate", ("negative",)),
-        (charge(1, rate=0.05), "plans[0].charges[1].rate", ("YAML float",)),
+        (charge(1, rate=0.05), "plans[0].charges[1].rate", ("('0.05')", "YAML float")),
         (field("plans", 0, "taxes", 0, "rate", value=0.2), "plans[0].taxes[0].rate",
          ("YAML float",)),
         (charge(0, connect_fee="0.0000000001"), "plans[0].charges[0].connect_fee",
@@ -288,3 +288,15 @@ def test_plan_and_deck_problems_are_listed_together(tmp_path):
     expected = [(w, words) for w, words in expected_problems(tmp_path) if w not in field_level]
     assert [(w, words) for w, words in expected if not has(problems, w, *words)] == []
     assert len(problems) == len(expected)
+
+
+def test_a_misspelt_key_is_named_with_the_closest_known_one(tmp_path):
+    doc = yaml.safe_load(yaml.safe_dump(GOOD))
+    doc["plans"][0]["charges"][1]["servce"] = doc["plans"][0]["charges"][1].pop("service")
+    doc["plans"][0]["taxes"][0]["jurisdiction"] = ["GB"]
+    doc["colour"] = "red"
+    problems = problems_of(write_catalog(tmp_path, doc))
+    assert ("plans[0].charges[1].servce", "unknown key; did you mean 'service'?") in problems
+    assert ("plans[0].taxes[0].jurisdiction",
+            "unknown key; did you mean 'jurisdictions'?") in problems
+    assert ("colour", "unknown key") in problems  # nothing close: no guess
