@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import time
 from collections import Counter
@@ -263,16 +264,22 @@ class OutputError(Exception):
     """An output folder that ratecycle must not write into."""
 
 
-def claim_output_dir(out: Path, inputs: list[Path] = ()) -> None:
-    """Make sure ``out`` may hold ratecycle's outputs: it is new, empty, or written by
-    ratecycle before (it has the marker file), and no input lies where outputs go.
-    Leftovers of a killed run are removed."""
+def claim_output_dir(out: Path, inputs: list[Path] = (), command: str = "run") -> None:
+    """Make sure ``out`` may hold the outputs of `ratecycle <command>`: it is new, empty,
+    or written by that command before (the marker file names it; an older marker names
+    none), and no input lies where outputs go. Leftovers of a killed run are removed."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; give a folder for the outputs")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise OutputError(f"{out} is not empty and was not written by ratecycle; choose a new "
                           "or empty folder (ratecycle replaces the folders it writes there)")
+    if (out / MARKER).exists():
+        found = re.search(r"`ratecycle (\w+)`", (out / MARKER).read_text())
+        if found and found.group(1) != command:
+            raise OutputError(f"{out} holds the output of `ratecycle {found.group(1)}`, which "
+                              f"`ratecycle {command}` would mix its own with; choose another "
+                              "--out")
     replaced = [(out / name).resolve() for name in _OUTPUTS]
     for path in filter(None, inputs):
         target = Path(path).resolve()
@@ -280,16 +287,24 @@ def claim_output_dir(out: Path, inputs: list[Path] = ()) -> None:
             raise OutputError(f"input {path} lies where the outputs go in {out} (usage/, "
                               "rated/, runs/ ...); write the outputs somewhere else")
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("written by ratecycle; its folders here are replaced by the "
-                              "next run into this folder\n")
+    (out / MARKER).write_text(f"written by `ratecycle {command}`; its folders here are "
+                              "replaced by the next run of that command into this folder\n")
     for stale in (*out.glob(".staging-*"), *out.glob(".ingest-*"), *out.glob(".rated-*")):
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def _check_inputs_exist(files: list[Path]) -> None:
+    """Refuse a missing input file, in the words ingest would use."""
+    for path in map(Path, files):
+        if not path.is_file():
+            raise SourceFileError(str(path), MISSING)
 
 
 def ingest_command(files: list[Path], opts: IngestOptions, out: Path, progress: Progress,
                    also_reads: list[Path | None] = ()):
     """`ratecycle ingest`: normalise ``files`` into ``out``; returns the row accounting."""
-    claim_output_dir(out, [*files, *filter(None, also_reads)])
+    _check_inputs_exist(files)  # before the output folder is made
+    claim_output_dir(out, [*files, *filter(None, also_reads)], command="ingest")
     return ingest_to(files, opts, out, progress=progress)
 
 
@@ -342,9 +357,7 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     ``runs/<batch>`` only when it is complete."""
     progress = progress or Progress(quiet=True)
     out_dir = Path(out_dir)
-    for path in map(Path, files):  # before the catalog's seconds of loading, as ingest says
-        if not path.is_file():
-            raise SourceFileError(str(path), MISSING)
+    _check_inputs_exist(files)  # before the catalog's seconds of loading
     catalog_path = Path(catalog_path).resolve()
     accounts_path = Path(accounts_path).resolve() if accounts_path else None
     catalog, _, accounts = _prepared(catalog_path, accounts_path)
@@ -472,7 +485,7 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
             raise OutputError(f"--out {out} would replace {read}, which this command reads; "
                               "choose another --out")
     if out.suffix.lower() != ".parquet":
-        claim_output_dir(out, [usage])  # a folder refused before the rating, not after
+        claim_output_dir(out, [usage], command="rate")  # refused before rating, not after
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:

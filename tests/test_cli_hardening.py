@@ -149,6 +149,25 @@ def test_rate_refuses_a_foreign_folder_before_rating(folder, monkeypatch, capsys
     assert files_under(folder / "mine") == {"notes.txt"}
 
 
+def test_a_folder_holds_the_outputs_of_one_command(folder, capsys):
+    rate = ["rate", "--catalog", "catalog/catalog.yaml", "--usage", "usage.csv", "--out", "o"]
+    assert main(rate) == 0
+    listed = files_under(folder / "o")
+    assert main(["ingest", "--format", "parquet", "usage.csv", "--out", "o"]) == 1
+    assert main(["run", "--format", "parquet", "usage.csv", "--catalog",
+                 "catalog/catalog.yaml", "--out", "o"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("holds the output of `ratecycle rate`") == 2 and "Traceback" not in err
+    assert files_under(folder / "o") == listed  # nothing written, the marker kept
+    assert main(rate) == 0  # the same command again replaces its own output
+
+
+def test_a_missing_input_leaves_no_output_folder(folder, capsys):
+    assert main(["ingest", "--format", "parquet", "gone.csv", "--out", "o"]) == 1
+    assert "gone.csv: no such file" in capsys.readouterr().err
+    assert not (folder / "o").exists()
+
+
 def test_a_column_map_needs_format_csv(folder, capsys):
     (folder / "map.yaml").write_text("columns: {started_at: t}\n")
     assert main(["ingest", "--format", "asterisk-csv", "usage.csv", "--column-map", "map.yaml",
