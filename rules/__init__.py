@@ -17,6 +17,5 @@ from .import_special import import_special_numbers
 __all__ = [
     "Accounts", "AccountsError", "Catalog", "CatalogError", "DeckCharge", "DeckImportError",
     "FlatCharge", "Plan", "Problem", "RulesError", "TariffPlanImportError", "import_cgrates",
-    "import_deck",
-    "import_special_numbers", "load_accounts", "load_catalog",
+    "import_deck", "import_special_numbers", "load_accounts", "load_catalog",
 ]
