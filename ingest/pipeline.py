@@ -281,13 +281,13 @@ def _read_switch_or_csv(path: Path, opts: IngestOptions):
     if "service_text" in rows.columns:
         checks.append((pl.col("service").is_null(), pl.format(
             "service value {} is not in the column map's service.values",
-            pl.col("service_text").fill_null("(empty)"))))
+            _shown("service_text"))))
     checks += [
         (bad_start, pl.format(f"start time {{}} is not a time in the format {time_format}, or "
                               f"does not exist in the zone (a daylight-saving gap)",
-                              pl.col("started_text").fill_null("(empty)"))),
+                              _shown("started_text"))),
         (bad_qty, pl.format(f"quantity {{}} is not a whole number from 0 to {s.MAX_QUANTITY}",
-                            pl.col("quantity_text").fill_null("(empty)"))),
+                            _shown("quantity_text"))),
     ]
     bad = [bad_shape]
     failed = pl.lit(False)
@@ -322,6 +322,12 @@ def _finish_cdr_rows(rows: pl.DataFrame, opts: IngestOptions) -> pl.DataFrame:
             pl.when(pl.col("destination_kind") == AMBIGUOUS).then(pl.lit(s.AMBIGUOUS_NUMBER)),
         ),
     )
+
+
+def _shown(column: str) -> pl.Expr:
+    """A source field as a detail shows it: "(empty)" when the field held nothing."""
+    text = pl.col(column)
+    return pl.when(text.is_null() | (text == "")).then(pl.lit("(empty)")).otherwise(text)
 
 
 # --- usage already in the schema (Parquet, or CSV for `rate`) -------------------------------

@@ -70,14 +70,17 @@ def test_bad_rows_are_quarantined_with_their_reason(tmp_path):
         "fax,out,B,2014-03-06 16:40:07,1,3",  # service not in the map
         "call,out,B,2014-03-06 16:40:07,abc,3",  # quantity
         "call,out,B,2014-03-06 16:40:07",  # too few columns
+        "call,out,B,2014-03-06 16:40:07,,3",  # no quantity, none by default for calls
     )
     got = result.quarantine.select("source_row", "reason").sort("source_row").rows()
-    assert got == [(3, "bad_field"), (4, "bad_field"), (5, "bad_field"), (6, "bad_shape")]
+    assert got == [(3, "bad_field"), (4, "bad_field"), (5, "bad_field"), (6, "bad_shape"),
+                   (7, "bad_field")]
     details = dict(zip(result.quarantine["source_row"], result.quarantine["detail"], strict=True))
     assert "99:40:07" in details[3]
     assert "fax" in details[4]
     assert "abc" in details[5]
-    assert result.accounting.to_dict()["read"] == 5
+    assert details[7].startswith("quantity (empty) is not a whole number")
+    assert result.accounting.to_dict()["read"] == 6
     assert result.accounting.accepted == 1
 
 
