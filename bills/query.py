@@ -45,15 +45,20 @@ def run_query(db: str | Path, query: str, *, output: str | Path | None = None,
         _write(rel, Path(output), fmt)
         return None
     except duckdb.Error as exc:
-        raise QueryError(str(exc).strip()) from None
+        hint = ""
+        if isinstance(exc, duckdb.CatalogException) and not con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'bills'").fetchall()[0][0]:
+            hint = (f"\n{db} holds no bills: it is a DuckDB database that `ratecycle run` did "
+                    "not write; give the bills.duckdb of a run's --out")
+        raise QueryError(str(exc).strip() + hint) from None
     finally:
         con.close()
 
 
 def _database(db: Path) -> Path:
     """The database file ``db`` names: itself, or the bills.duckdb of an output folder."""
-    if db.is_dir() and (db / "bills.duckdb").is_file():
-        return db / "bills.duckdb"
+    if db.is_dir() and (db / "bills.duckdb").exists():
+        db = db / "bills.duckdb"
     if not db.is_file():
         raise QueryError(f"{db}: no such database; run `ratecycle run` or `ratecycle demo` first")
     with db.open("rb") as head:

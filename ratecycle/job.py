@@ -271,15 +271,15 @@ def claim_output_dir(out: Path, inputs: list[Path] = (), command: str = "run") -
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; give a folder for the outputs")
+    refuse_inside_output(out)
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise OutputError(f"{out} is not empty and was not written by ratecycle; choose a new "
                           "or empty folder (ratecycle replaces the folders it writes there)")
     if (out / MARKER).exists():
-        found = re.search(r"`ratecycle (\w+)`", (out / MARKER).read_text())
+        found = re.search(r"`ratecycle (\w+)`", (out / MARKER).read_text(errors="replace"))
         if found and found.group(1) != command:
-            raise OutputError(f"{out} holds the output of `ratecycle {found.group(1)}`, which "
-                              f"`ratecycle {command}` would mix its own with; choose another "
-                              "--out")
+            raise OutputError(f"{out} holds the output of `ratecycle {found.group(1)}`; choose "
+                              "another --out (each command writes to a folder of its own)")
     replaced = [(out / name).resolve() for name in _OUTPUTS]
     for path in filter(None, inputs):
         target = Path(path).resolve()
@@ -293,9 +293,20 @@ def claim_output_dir(out: Path, inputs: list[Path] = (), command: str = "run") -
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def refuse_inside_output(path: Path) -> None:
+    """Refuse an output path inside a folder that ratecycle wrote: the next run into that
+    folder replaces what is there, and what is put there would be taken for its own."""
+    for folder in Path(path).resolve().parents:
+        if (folder / MARKER).exists():
+            raise OutputError(f"--out {path} lies inside {folder}, an output folder of "
+                              "ratecycle; choose a path outside it")
+
+
 def _check_inputs_exist(files: list[Path]) -> None:
     """Refuse a missing input file, in the words ingest would use."""
     for path in map(Path, files):
+        if path.is_dir():
+            raise SourceFileError(str(path), "is a folder; give the files in it")
         if not path.is_file():
             raise SourceFileError(str(path), MISSING)
 
@@ -330,19 +341,19 @@ def _check_accounts_like_other_batches(out: Path, batch: str,
     ``out``: the bills are rebuilt from every batch with this run's accounts, so a night
     without them would bill every earlier customer without plan, taxes and discounts (and
     one with them, customers rated without accounts on the accounts' plans)."""
-    for record in sorted((out / RUNS).glob("*/run.json")):
-        if record.parent.name == batch:
+    for folder in sorted(p for p in (out / RUNS).glob("*") if p.is_dir()):
+        if folder.name == batch:
             continue  # this batch again: its run is replaced
-        had = json.loads(record.read_text())["inputs"].get("accounts") is not None
+        had = _run_record(folder).inputs.get("accounts") is not None
         if had and accounts_path is None:
             raise OutputError(
-                f"{out} holds batch {record.parent.name}, rated with an accounts file, and "
+                f"{out} holds batch {folder.name}, rated with an accounts file, and "
                 "every bill there is rebuilt with this run's accounts: run again with "
                 "--accounts (the accounts of this folder's customers), or write this "
                 "batch to another --out")
         if not had and accounts_path is not None:
             raise OutputError(
-                f"{out} holds batch {record.parent.name}, rated without an accounts file, "
+                f"{out} holds batch {folder.name}, rated without an accounts file, "
                 f"and every bill there would be rebuilt with {accounts_path.name}: run "
                 "again without --accounts, or write this batch to another --out")
 
@@ -363,47 +374,50 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     catalog, _, accounts = _prepared(catalog_path, accounts_path)
     progress(f"catalog {catalog_path.name}: {len(catalog.model.plans)} plans, "
              f"{sum(len(d) for d in catalog.decks.values()):,} deck rows")
-    claim_output_dir(out_dir, [*files, catalog_path, accounts_path, *also_reads])
     batch = batch_of(files)
     _check_accounts_like_other_batches(out_dir, batch, accounts_path)
+    claim_output_dir(out_dir, [*files, catalog_path, accounts_path, *also_reads])
     staging = out_dir / f".staging-{os.getpid()}"
     staging.mkdir()
+    try:  # a batch that fails leaves no staging folder behind
+        ing = ingest_to(files, opts, staging, known=_known_events(out_dir, batch),
+                        progress=progress)
+        progress(f"ingested {ing.read:,} rows: {ing.accepted:,} to rate, "
+                 f"{sum(ing.unrated.values()):,} unrated, {sum(ing.quarantined.values()):,} "
+                 "quarantined")
 
-    ing = ingest_to(files, opts, staging, known=_known_events(out_dir, batch),
-                    progress=progress)
-    progress(f"ingested {ing.read:,} rows: {ing.accepted:,} to rate, "
-             f"{sum(ing.unrated.values()):,} unrated, {sum(ing.quarantined.values()):,} "
-             "quarantined")
-
-    inputs = {
-        "batch": batch,
-        "files": sorted([p.name, file_digest(Path(p))] for p in files),
-        "format": opts.format,
-        "options": repr((opts.timezone, opts.numbers, opts.subscriber_from, opts.billable_apps,
-                         opts.column_map, opts.buckets)),
-        "as_of": opts.ingested_at().isoformat() if opts.as_of else None,
-        "buckets": opts.buckets,
-        "catalog": catalog.digest,
-        "accounts": accounts.digest if accounts else None,
-    }
-    run_id = run_id_of(inputs)
-    earlier = [p for p in sorted((out_dir / RUNS).glob("*/rated/bucket=*/part-0.parquet"))
-               if p.parents[2].name != batch]
-    same_buckets = all(_run_record(p.parents[2]).inputs.get("buckets") == opts.buckets
-                       for p in earlier)
-    summary = _rate_buckets(staging, staging / "rated", catalog_path, accounts_path, run_id,
-                            _version(catalog, accounts), workers, progress, earlier,
-                            same_buckets)
-    summary.quarantined = Counter(ing.quarantined)
-    summary.read += sum(summary.quarantined.values())
-    if summary.read != ing.read:
-        raise RuntimeError(f"row accounting broke: ingest read {ing.read}, rating saw "
-                           f"{summary.read}; nothing was billed")
-    (staging / "run.json").write_text(json.dumps(
-        {"run_id": run_id, "batch": batch, "accounting": summary.accounting(),
-         "inputs": inputs}, indent=2, sort_keys=True) + "\n")
-    (out_dir / RUNS).mkdir(exist_ok=True)
-    replace_path(staging, out_dir / RUNS / batch)
+        inputs = {
+            "batch": batch,
+            "files": sorted([p.name, file_digest(Path(p))] for p in files),
+            "format": opts.format,
+            "options": repr((opts.timezone, opts.numbers, opts.subscriber_from, opts.billable_apps,
+                             opts.column_map, opts.buckets)),
+            "as_of": opts.ingested_at().isoformat() if opts.as_of else None,
+            "buckets": opts.buckets,
+            "catalog": catalog.digest,
+            "accounts": accounts.digest if accounts else None,
+        }
+        run_id = run_id_of(inputs)
+        earlier = [p for p in sorted((out_dir / RUNS).glob("*/rated/bucket=*/part-0.parquet"))
+                   if p.parents[2].name != batch]
+        same_buckets = all(_run_record(p.parents[2]).inputs.get("buckets") == opts.buckets
+                           for p in earlier)
+        summary = _rate_buckets(staging, staging / "rated", catalog_path, accounts_path, run_id,
+                                _version(catalog, accounts), workers, progress, earlier,
+                                same_buckets)
+        summary.quarantined = Counter(ing.quarantined)
+        summary.read += sum(summary.quarantined.values())
+        if summary.read != ing.read:
+            raise RuntimeError(f"row accounting broke: ingest read {ing.read}, rating saw "
+                               f"{summary.read}; nothing was billed")
+        (staging / "run.json").write_text(json.dumps(
+            {"run_id": run_id, "batch": batch, "accounting": summary.accounting(),
+             "inputs": inputs}, indent=2, sort_keys=True) + "\n")
+        (out_dir / RUNS).mkdir(exist_ok=True)
+        replace_path(staging, out_dir / RUNS / batch)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
     progress("building bills: the rated usage summed into lines")
     batches = sorted(p.parent.name for p in (out_dir / RUNS).glob("*/run.json"))
@@ -424,7 +438,13 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
 
 
 def _run_record(folder: Path) -> RunRecord:
-    run = json.loads((folder / "run.json").read_text())
+    try:
+        run = json.loads((folder / "run.json").read_text())
+        run["inputs"]["catalog"], run["run_id"], run["batch"], run["accounting"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OutputError(f"{folder / 'run.json'} cannot be read ({exc}); run that batch's "
+                          f"files again into a new --out, or remove {folder} and run the "
+                          "others again") from None
     return RunRecord(run_id=run["run_id"], batch=run["batch"],
                      as_of=run["inputs"].get("as_of") or "",
                      catalog_digest=run["inputs"]["catalog"], inputs=run["inputs"],
@@ -484,7 +504,11 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
         if out.resolve() == read.resolve() or out.resolve() in read.resolve().parents:
             raise OutputError(f"--out {out} would replace {read}, which this command reads; "
                               "choose another --out")
-    if out.suffix.lower() != ".parquet":
+    if not usage.is_dir():
+        _check_inputs_exist([usage])
+    if out.suffix.lower() == ".parquet":
+        refuse_inside_output(out)
+    else:
         claim_output_dir(out, [usage], command="rate")  # refused before rating, not after
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))

@@ -77,3 +77,21 @@ def test_a_demo_of_other_arguments_is_refused_in_a_demo_folder(tmp_path):
     assert not list(out.glob(".staging-*"))
     run_demo(out, subscribers=20, events=300, quiet=True)  # the same month again: a re-run
     assert len(list((out / "runs").iterdir())) == 1
+
+
+def test_a_damaged_run_record_of_another_batch_is_named(folder, capsys):
+    assert run("a", accounts=True) == 0
+    (record,) = (folder / "out" / "runs").glob("*/run.json")
+    record.write_text("{bad")
+    capsys.readouterr()
+    assert run("b", accounts=True) == 1
+    err = capsys.readouterr().err
+    assert f"{record.parent.name}/run.json cannot be read" in err and "Traceback" not in err
+    assert len(batches(folder)) == 1
+
+
+def test_a_batch_that_fails_leaves_no_staging_behind(folder, capsys):
+    (folder / "night-c.parquet").write_bytes(b"PAR1 not really")
+    assert run("c", accounts=False) == 1
+    assert "night-c.parquet" in capsys.readouterr().err
+    assert not list((folder / "out").glob(".staging-*"))

@@ -162,10 +162,39 @@ def test_a_folder_holds_the_outputs_of_one_command(folder, capsys):
     assert main(rate) == 0  # the same command again replaces its own output
 
 
-def test_a_missing_input_leaves_no_output_folder(folder, capsys):
-    assert main(["ingest", "--format", "parquet", "gone.csv", "--out", "o"]) == 1
+@pytest.mark.parametrize("out", ["o/bucket=000", "o/deeper/still", "o/x.parquet"])
+def test_an_output_inside_another_output_is_refused(out, folder, capsys):
+    rate = ["rate", "--catalog", "catalog/catalog.yaml", "--usage", "usage.csv"]
+    assert main([*rate, "--out", "o"]) == 0
+    listed = files_under(folder / "o")
+    capsys.readouterr()
+    assert main([*rate, "--out", out]) == 1
+    err = capsys.readouterr().err
+    assert "lies inside" in err and "an output folder of ratecycle" in err
+    assert files_under(folder / "o") == listed
+
+
+def test_a_damaged_marker_is_read_without_a_traceback(folder, capsys):
+    rate = ["rate", "--catalog", "catalog/catalog.yaml", "--usage", "usage.csv", "--out", "o"]
+    assert main(rate) == 0
+    (folder / "o" / ".ratecycle-output").write_bytes(bytes(range(256)))
+    assert main(rate) == 0  # names no command: taken as an older marker
+
+
+@pytest.mark.parametrize("argv", [
+    ["ingest", "--format", "parquet", "gone.csv", "--out", "o"],
+    ["rate", "--catalog", "catalog/catalog.yaml", "--usage", "gone.csv", "--out", "o"],
+])
+def test_a_missing_input_leaves_no_output_folder(argv, folder, capsys):
+    assert main(argv) == 1
     assert "gone.csv: no such file" in capsys.readouterr().err
     assert not (folder / "o").exists()
+
+
+def test_a_folder_given_as_an_input_file_is_named_as_a_folder(folder, capsys):
+    (folder / "cdrs").mkdir()
+    assert main(["ingest", "--format", "parquet", "cdrs", "--out", "o"]) == 1
+    assert "cdrs: is a folder; give the files in it" in capsys.readouterr().err
 
 
 def test_a_column_map_needs_format_csv(folder, capsys):

@@ -186,3 +186,10 @@ def test_a_file_that_is_not_a_database_is_named(bills, elsewhere, capsys):
     assert main(["sql", "--db", str(bills.parent / "accounting.json"), "SELECT 1"]) == 1
     err = capsys.readouterr().err
     assert "accounting.json is not a DuckDB database" in err and "Traceback" not in err
+
+
+def test_a_database_without_bills_is_named(elsewhere, capsys):
+    duckdb.connect(str(elsewhere / "other.duckdb")).close()
+    assert main(["sql", "--db", "other.duckdb", "SELECT * FROM bills"]) == 1
+    err = capsys.readouterr().err
+    assert "other.duckdb holds no bills" in err and "Traceback" not in err
