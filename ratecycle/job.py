@@ -271,6 +271,9 @@ def claim_output_dir(out: Path, inputs: list[Path] = (), command: str = "run") -
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; give a folder for the outputs")
+    if out.is_symlink() and not out.exists():
+        raise OutputError(f"--out {out} is a link to {os.readlink(out)}, which does not exist; "
+                          "make that folder or give another --out")
     refuse_inside_output(out)
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise OutputError(f"{out} is not empty and was not written by ratecycle; choose a new "

@@ -174,6 +174,13 @@ def test_an_output_inside_another_output_is_refused(out, folder, capsys):
     assert files_under(folder / "o") == listed
 
 
+def test_a_dangling_link_as_output_is_named(folder, capsys):
+    (folder / "o").symlink_to(folder / "nowhere")
+    assert main(["rate", "--catalog", "catalog/catalog.yaml", "--usage", "usage.csv",
+                 "--out", "o"]) == 1
+    assert "which does not exist" in capsys.readouterr().err
+
+
 def test_a_damaged_marker_is_read_without_a_traceback(folder, capsys):
     rate = ["rate", "--catalog", "catalog/catalog.yaml", "--usage", "usage.csv", "--out", "o"]
     assert main(rate) == 0
