@@ -274,7 +274,7 @@ def claim_output_dir(out: Path, inputs: list[Path] = (), command: str = "run") -
     if out.is_symlink() and not out.exists():
         raise OutputError(f"--out {out} is a link to {os.readlink(out)}, which does not exist; "
                           "make that folder or give another --out")
-    refuse_inside_output(out)
+    _refuse_inside_output(out)
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise OutputError(f"{out} is not empty and was not written by ratecycle; choose a new "
                           "or empty folder (ratecycle replaces the folders it writes there)")
@@ -296,7 +296,7 @@ def claim_output_dir(out: Path, inputs: list[Path] = (), command: str = "run") -
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def refuse_inside_output(path: Path) -> None:
+def _refuse_inside_output(path: Path) -> None:
     """Refuse an output path inside a folder that ratecycle wrote: the next run into that
     folder replaces what is there, and what is put there would be taken for its own."""
     for folder in Path(path).resolve().parents:
@@ -510,7 +510,7 @@ def rate_command(usage: Path, catalog_path: Path, out: Path, *, accounts_path: P
     if not usage.is_dir():
         _check_inputs_exist([usage])
     if out.suffix.lower() == ".parquet":
-        refuse_inside_output(out)
+        _refuse_inside_output(out)
     else:
         claim_output_dir(out, [usage], command="rate")  # refused before rating, not after
     out.parent.mkdir(parents=True, exist_ok=True)
