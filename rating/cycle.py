@@ -29,6 +29,21 @@ BUNDLE_DRAW = pl.Struct({"bundle": pl.String, "quantity": pl.Int64})
 COUNTER_KEYS = ["subscriber_id", "usage_period_start", "plan_id"]
 
 
+def _ordered(*keys: np.ndarray) -> bool:
+    """Whether rows are already in ascending order of ``keys`` (the first key first)."""
+    if len(keys[0]) < 2:
+        return True
+    undecided = np.ones(len(keys[0]) - 1, dtype=bool)  # pairs equal on the keys so far
+    for key in keys:
+        if key.dtype.kind == "f" and np.isnan(key).any():
+            return False  # the sort decides where those go
+        before, after = key[:-1], key[1:]
+        if (undecided & (after < before)).any():
+            return False
+        undecided &= after == before
+    return True
+
+
 @dataclass(frozen=True)
 class Counters:
     """What places a batch's events in their counters, per event as integers: the
@@ -55,10 +70,13 @@ class Counters:
         """``rows`` in consumption order: by counter (subscriber, own period, plan), then
         start, then event id. Returns the rows in that order, each one's counter (numbered
         from 0 in that order) and whether it is its counter's first."""
-        keys = (self.subscriber[rows], self.period[rows], self.plan[rows], self.at[rows])
-        order = pl.DataFrame({"s": keys[0], "p": keys[1], "q": keys[2], "a": keys[3],
-                              "row": rows}).sort("s", "p", "q", "a")["row"].to_numpy(writable=True)
-        s, p, q, a = (k[order] for k in (self.subscriber, self.period, self.plan, self.at))
+        s, p, q, a = (k[rows] for k in (self.subscriber, self.period, self.plan, self.at))
+        if _ordered(s, p, q, a):  # as ingest writes a bucket: by subscriber and start
+            order = rows.copy()
+        else:
+            order = pl.DataFrame({"s": s, "p": p, "q": q, "a": a, "row": rows}).sort(
+                "s", "p", "q", "a")["row"].to_numpy(writable=True)
+            s, p, q, a = (k[order] for k in (self.subscriber, self.period, self.plan, self.at))
         same = (s[1:] == s[:-1]) & (p[1:] == p[:-1]) & (q[1:] == q[:-1])
         tie = same & (a[1:] == a[:-1])
         if tie.any():  # events of one counter starting together go in event id order

@@ -285,3 +285,19 @@ def test_a_volume_period_total_is_billed_after_the_increments(catalog_dir, raw, 
                                                   for q in quantities]
     rated_charge = catalog.plan("p").charges[0]
     _assert_volume_price(rated_charge.tiers, unit, int(rated["billed_quantity"].sum()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(-1, 1),
+                          st.integers(0, 4)), max_size=12),
+       st.booleans())
+def test_rows_already_in_counter_order_are_recognised(rows, nan_period):
+    """The consumption order skips its sort only for rows the sort would leave as they are."""
+    from rating.cycle import _ordered
+
+    keys = [np.array([r[k] for r in rows], dtype=np.int64) for k in range(4)]
+    if nan_period and rows:
+        keys[1] = keys[1].astype(float)
+        keys[1][0] = np.nan
+    as_sorted = sorted(rows) == rows
+    assert _ordered(*keys) == (as_sorted and not (nan_period and rows and len(rows) > 1))
