@@ -11,7 +11,15 @@ from ingest import IngestOptions
 from ingest.pipeline import replace_path
 
 from .demo_data import DemoInputs, generate_demo
-from .job import RUNS, OutputError, Progress, RunSummary, batch_of, claim_output_dir, run_nightly
+from .job import (
+    OutputError,
+    Progress,
+    RunSummary,
+    batch_of,
+    claim_output_dir,
+    other_runs,
+    run_nightly,
+)
 
 
 def run_demo(out: str | Path, *, subscribers: int = 10_000, events: int = 1_000_000,
@@ -27,13 +35,15 @@ def run_demo(out: str | Path, *, subscribers: int = 10_000, events: int = 1_000_
     made = generate_demo(fresh, subscribers=subscribers, events=events, progress=lambda line:
                          progress(line.replace(str(fresh), str(out / "input"))))
     batch = batch_of([made.usage])
-    others = sorted(r.parent.name for r in (out / RUNS).glob("*/run.json")
-                    if r.parent.name != batch)
-    if others:
-        shutil.rmtree(fresh)
-        raise OutputError(
-            f"{out} holds the bills of another demo month (batch {others[0]}), which this "
-            "one would be billed with; choose another --out, or remove that folder first")
+    try:
+        if others := other_runs(out, batch):
+            raise OutputError(
+                f"{out} holds the bills of another demo month (batch {min(others)}), which "
+                "this one would be billed with; choose another --out, or remove that folder "
+                "first")
+    except OutputError:
+        shutil.rmtree(fresh)  # the month already there keeps its input
+        raise
     replace_path(fresh, out / "input")
     inputs = DemoInputs(*(out / "input" / path.name for path in
                           (made.usage, made.catalog, made.accounts, made.deck)))

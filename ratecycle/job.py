@@ -338,25 +338,31 @@ def _known_events(out: Path, batch: str) -> pl.DataFrame:
                       for p in parts]).collect()
 
 
-def _check_accounts_like_other_batches(out: Path, batch: str,
+def other_runs(out: Path, batch: str) -> dict[str, RunRecord]:
+    """The run records of the batches of ``out`` other than ``batch`` (whose run this one
+    replaces), read once per run; a batch folder whose record cannot be read is refused."""
+    return {folder.name: _run_record(folder)
+            for folder in sorted(p for p in (out / RUNS).glob("*") if p.is_dir())
+            if folder.name != batch}
+
+
+def _check_accounts_like_other_batches(out: Path, others: dict[str, RunRecord],
                                        accounts_path: Path | None) -> None:
     """Refuse a run whose use of an accounts file differs from the other batches of
     ``out``: the bills are rebuilt from every batch with this run's accounts, so a night
     without them would bill every earlier customer without plan, taxes and discounts (and
     one with them, customers rated without accounts on the accounts' plans)."""
-    for folder in sorted(p for p in (out / RUNS).glob("*") if p.is_dir()):
-        if folder.name == batch:
-            continue  # this batch again: its run is replaced
-        had = _run_record(folder).inputs.get("accounts") is not None
+    for name, record in others.items():
+        had = record.inputs.get("accounts") is not None
         if had and accounts_path is None:
             raise OutputError(
-                f"{out} holds batch {folder.name}, rated with an accounts file, and "
+                f"{out} holds batch {name}, rated with an accounts file, and "
                 "every bill there is rebuilt with this run's accounts: run again with "
                 "--accounts (the accounts of this folder's customers), or write this "
                 "batch to another --out")
         if not had and accounts_path is not None:
             raise OutputError(
-                f"{out} holds batch {folder.name}, rated without an accounts file, "
+                f"{out} holds batch {name}, rated without an accounts file, "
                 f"and every bill there would be rebuilt with {accounts_path.name}: run "
                 "again without --accounts, or write this batch to another --out")
 
@@ -378,7 +384,8 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
     progress(f"catalog {catalog_path.name}: {len(catalog.model.plans)} plans, "
              f"{sum(len(d) for d in catalog.decks.values()):,} deck rows")
     batch = batch_of(files)
-    _check_accounts_like_other_batches(out_dir, batch, accounts_path)
+    others = other_runs(out_dir, batch)
+    _check_accounts_like_other_batches(out_dir, others, accounts_path)
     claim_output_dir(out_dir, [*files, catalog_path, accounts_path, *also_reads])
     staging = out_dir / f".staging-{os.getpid()}"
     staging.mkdir()
@@ -403,7 +410,7 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
         run_id = run_id_of(inputs)
         earlier = [p for p in sorted((out_dir / RUNS).glob("*/rated/bucket=*/part-0.parquet"))
                    if p.parents[2].name != batch]
-        same_buckets = all(_run_record(p.parents[2]).inputs.get("buckets") == opts.buckets
+        same_buckets = all(others[p.parents[2].name].inputs.get("buckets") == opts.buckets
                            for p in earlier)
         summary = _rate_buckets(staging, staging / "rated", catalog_path, accounts_path, run_id,
                                 _version(catalog, accounts), workers, progress, earlier,
@@ -423,7 +430,7 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
         raise
 
     progress("building bills: the rated usage summed into lines")
-    batches = sorted(p.parent.name for p in (out_dir / RUNS).glob("*/run.json"))
+    runs = {**others, batch: _run_record(out_dir / RUNS / batch)}
     summary.bills = build_bills(
         out_dir,
         [p.relative_to(out_dir).as_posix()
@@ -431,7 +438,7 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
         [p.relative_to(out_dir).as_posix()
          for p in sorted((out_dir / RUNS).glob("*/quarantine/*.parquet"))],
         catalog,
-        [_run_record(out_dir / RUNS / b) for b in batches],
+        [runs[name] for name in sorted(runs)],
         accounts=accounts, as_of=opts.ingested_at(), progress=progress,
     )
     summary.wall_s = progress.elapsed()
@@ -443,15 +450,14 @@ def run_nightly(files: list[Path], opts: IngestOptions, catalog_path: Path, out_
 def _run_record(folder: Path) -> RunRecord:
     try:
         run = json.loads((folder / "run.json").read_text())
-        run["inputs"]["catalog"], run["run_id"], run["batch"], run["accounting"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return RunRecord(run_id=run["run_id"], batch=run["batch"],
+                         as_of=run["inputs"].get("as_of") or "",
+                         catalog_digest=run["inputs"]["catalog"], inputs=run["inputs"],
+                         accounting=run["accounting"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise OutputError(f"{folder / 'run.json'} cannot be read ({exc}); run that batch's "
                           f"files again into a new --out, or remove {folder} and run the "
                           "others again") from None
-    return RunRecord(run_id=run["run_id"], batch=run["batch"],
-                     as_of=run["inputs"].get("as_of") or "",
-                     catalog_digest=run["inputs"]["catalog"], inputs=run["inputs"],
-                     accounting=run["accounting"])
 
 
 def _rate_buckets(usage_dir: Path, staging: Path, catalog_path: Path,
