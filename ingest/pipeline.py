@@ -281,13 +281,13 @@ def _read_switch_or_csv(path: Path, opts: IngestOptions):
     if "service_text" in rows.columns:
         checks.append((pl.col("service").is_null(), pl.format(
             "service value {} is not in the column map's service.values",
-            _shown("service_text"))))
+            _shown(pl.col("service_text")))))
     checks += [
         (bad_start, pl.format(f"start time {{}} is not a time in the format {time_format}, or "
                               f"does not exist in the zone (a daylight-saving gap)",
-                              _shown("started_text"))),
+                              _shown(pl.col("started_text")))),
         (bad_qty, pl.format(f"quantity {{}} is not a whole number from 0 to {s.MAX_QUANTITY}",
-                            _shown("quantity_text"))),
+                            _shown(pl.col("quantity_text")))),
     ]
     bad = [bad_shape]
     failed = pl.lit(False)
@@ -324,9 +324,8 @@ def _finish_cdr_rows(rows: pl.DataFrame, opts: IngestOptions) -> pl.DataFrame:
     )
 
 
-def _shown(column: str) -> pl.Expr:
+def _shown(text: pl.Expr) -> pl.Expr:
     """A source field as a detail shows it: "(empty)" when the field held nothing."""
-    text = pl.col(column)
     return pl.when(text.is_null() | (text == "")).then(pl.lit("(empty)")).otherwise(text)
 
 
@@ -369,11 +368,11 @@ def _typed_usage(frame: pl.DataFrame, path: Path, from_text: bool):
         (pl.col("event_id").is_null() | (pl.col("event_id") == ""), pl.lit("event_id is empty")),
         (pl.col("_started").is_null(), pl.format(
             "started_at {} is not a valid date and time with a UTC offset",
-            pl.col("started_at").cast(pl.String).fill_null("(empty)"))),
+            _shown(pl.col("started_at").cast(pl.String)))),
         (pl.col("_quantity").is_null() | (pl.col("_quantity") < 0)
          | (pl.col("_quantity") > s.MAX_QUANTITY), pl.format(
             f"quantity {{}} is not a whole number from 0 to {s.MAX_QUANTITY}",
-            pl.col("quantity").cast(pl.String).fill_null("(empty)"))),
+            _shown(pl.col("quantity").cast(pl.String)))),
         (pl.col("service").is_null() | (pl.col("service") == ""), pl.lit("service is empty")),
     ]
     record = pl.concat_str(
