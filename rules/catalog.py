@@ -23,6 +23,7 @@ listing every problem with its catalog path (``plans[0].charges[1].per``) or fil
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -589,15 +590,17 @@ class Catalog:
         return plan.currency or self.model.currency
 
 
-def _catalog_keys() -> list[str]:
-    """Every key a catalog mapping may hold, at any depth (names and aliases)."""
+@functools.cache
+def _catalog_keys() -> tuple[str, ...]:
+    """Every key a catalog mapping may hold, at any depth (names and aliases); found once
+    per process, not once per misspelt key."""
     keys: set[str] = set()
     models = [_Strict]
     while models:
         model = models.pop()
         models += model.__subclasses__()
         keys.update(field.alias or name for name, field in model.model_fields.items())
-    return sorted(keys)
+    return tuple(sorted(keys))
 
 
 def _message(error: dict) -> str:
